@@ -1,0 +1,31 @@
+"""SQLAlchemy 2 models: integrations, the event inbox, deliveries and their attempts, contacts, orders."""
+
+from models.base import Base
+from models.contact import Contact, Identity, Order
+from models.delivery import (
+    AttemptKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    ImportJob,
+    ImportJobStatus,
+)
+from models.event import Event, EventStatus
+from models.integration import Integration, IntegrationStatus
+
+__all__ = [
+    "AttemptKind",
+    "Base",
+    "Contact",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStatus",
+    "Event",
+    "EventStatus",
+    "Identity",
+    "ImportJob",
+    "ImportJobStatus",
+    "Integration",
+    "IntegrationStatus",
+    "Order",
+]

@@ -1,0 +1,57 @@
+"""What this product knows of each contact: identity links, field clocks, consent and orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created, json, pk, utcnow
+
+
+class Identity(Base):
+    """A userId or anonymousId linked to an email by an identify (the newest identify wins)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
+
+    id: Mapped[pk]
+    kind: Mapped[str] = mapped_column(String(20))  # "user" | "anonymous"
+    value: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    linked_at: Mapped[datetime]  # timestamp of the identify that made the link
+
+
+class Contact(Base):
+    """Per integration and email: the newest value of each field with its event time, and consent."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("integration_id", "email", name="uq_contacts_integration_email"),)
+
+    id: Mapped[pk]
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    # field name -> [value, ISO timestamp of the event that set it]
+    fields: Mapped[json] = mapped_column(default=dict)
+    consent: Mapped[bool | None]
+    consent_at: Mapped[datetime | None]
+    lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    updated_at: Mapped[created] = mapped_column(onupdate=utcnow)
+
+
+class Order(Base):
+    """One order per integration and order_id: lifetime value sums these, so nothing counts twice."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("integration_id", "order_id", name="uq_orders_integration_order"),)
+
+    id: Mapped[pk]
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    order_id: Mapped[str] = mapped_column(String(200))
+    revenue: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(10))
+    ordered_at: Mapped[datetime]
+    created_at: Mapped[created]

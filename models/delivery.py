@@ -1,0 +1,118 @@
+"""Deliveries (one per integration and event), the HTTP attempts that carried them, and import jobs."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created, enum_values, json, pk, utcnow
+
+
+class DeliveryStatus(enum.StrEnum):
+    HELD = "held"  # the visitor's email is not known yet; released by a later identify
+    QUEUED = "queued"  # waiting for the next flush (next_attempt_at set when it is a retry)
+    SENT = "sent"  # SendGrid accepted it (202 with a job id); the import job is being polled
+    SUCCEEDED = "succeeded"  # the import job finished without error
+    IMPORT_ERRORED = "import_errored"  # the import job reported errors
+    FAILED = "failed"  # given up: SendGrid rejected it, or the retry window passed; replayable
+    SKIPPED = "skipped"  # deliberately not sent: reason says why (consent_denied, no_identity, ...)
+
+
+class AttemptKind(enum.StrEnum):
+    UPSERT = "upsert"
+    IMPORT_POLL = "import_poll"
+    FIELD_DEFINITIONS = "field_definitions"
+    SUPPRESSION = "suppression"
+    SCOPES = "scopes"
+    LISTS = "lists"
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "event_id", name="uq_deliveries_integration_event"),
+        Index("ix_deliveries_flush", "integration_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_status_created", "status", "created_at"),
+        Index("ix_deliveries_held_user", "integration_id", "user_id"),
+        Index("ix_deliveries_held_anonymous", "integration_id", "anonymous_id"),
+    )
+
+    id: Mapped[pk]
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    anonymous_id: Mapped[str | None] = mapped_column(String(200))
+    event_at: Mapped[datetime | None]
+    # Contact field name -> value: what this event changes (already filtered by the newest-wins rule).
+    patch: Mapped[json | None]
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(DeliveryStatus, native_enum=False, values_callable=enum_values, length=20),
+        default=DeliveryStatus.QUEUED,
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    replay_count: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_attempts.id", ondelete="SET NULL"))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[created]
+    updated_at: Mapped[created] = mapped_column(onupdate=utcnow)
+
+
+class DeliveryAttempt(Base):
+    """One HTTP request to SendGrid. Error texts are redacted: never a key."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[pk]
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AttemptKind] = mapped_column(
+        Enum(AttemptKind, native_enum=False, values_callable=enum_values, length=30)
+    )
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(300))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: no answer (timeout, reset)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    contacts_count: Mapped[int] = mapped_column(Integer, default=0)
+    body_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    ratelimit_limit: Mapped[int | None] = mapped_column(Integer)
+    ratelimit_remaining: Mapped[int | None] = mapped_column(Integer)
+    ratelimit_reset: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created]
+
+
+class ImportJobStatus(enum.StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    ERRORED = "errored"
+    FAILED = "failed"
+    STUCK = "stuck"  # still pending past the limit: flagged for a person
+
+
+class ImportJob(Base):
+    """A SendGrid import job (the 202's job_id), polled until SendGrid says it finished."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_due", "status", "next_poll_at"),)
+
+    id: Mapped[pk]
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    status: Mapped[ImportJobStatus] = mapped_column(
+        Enum(ImportJobStatus, native_enum=False, values_callable=enum_values, length=20),
+        default=ImportJobStatus.PENDING,
+    )
+    contacts_count: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    next_poll_at: Mapped[datetime | None]
+    results: Mapped[json | None]
+    created_at: Mapped[created]
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,38 @@
+"""The event inbox: every message received, stored once by its messageId."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created, enum_values, json, pk
+
+
+class EventStatus(enum.StrEnum):
+    RECEIVED = "received"  # stored, waiting for the process task
+    PROCESSED = "processed"  # mapped into one delivery per active integration
+    REJECTED = "rejected"  # bad input: reason says what was wrong
+    FAILED = "failed"  # processing crashed max_process_attempts times: set aside (poison)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_status_id", "status", "id"),)
+
+    id: Mapped[pk]
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[created]
+    payload: Mapped[json | None]
+    # The body as received when it was not a JSON object (cut to 64 KiB), so a rejection can be read.
+    raw_body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[EventStatus] = mapped_column(
+        Enum(EventStatus, native_enum=False, values_callable=enum_values, length=20),
+        default=EventStatus.RECEIVED,
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    process_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
