@@ -37,6 +37,8 @@ class Contact(Base):
     fields: Mapped[json] = mapped_column(default=dict)
     consent: Mapped[bool | None]
     consent_at: Mapped[datetime | None]
+    # Whether the email is in the integration's unsubscribe group on SendGrid (what we last told it).
+    suppressed: Mapped[bool] = mapped_column(default=False)
     lifetime_value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
     updated_at: Mapped[created] = mapped_column(onupdate=utcnow)
 

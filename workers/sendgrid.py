@@ -98,8 +98,7 @@ class SendGridResponse:
         if self.transport_error:
             return self.transport_error
         parts = [
-            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
-            for e in self.errors
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message")) for e in self.errors
         ]
         return "; ".join(parts) or (f"HTTP {self.status}" if not self.ok else "")
 
@@ -125,9 +124,7 @@ class SendGridClient:
         started = time.perf_counter()
         result = SendGridResponse(method, path, None, request_bytes=len(data or b""))
         try:
-            answer = _session().request(
-                method, self.api_url + path, data=data, headers=headers, timeout=self.timeout
-            )
+            answer = _session().request(method, self.api_url + path, data=data, headers=headers, timeout=self.timeout)
         except requests.RequestException as e:
             result.latency_ms = round((time.perf_counter() - started) * 1000)
             result.transport_error = redact(f"{type(e).__name__}: {e}", self._api_key)[:500]

@@ -1,0 +1,127 @@
+"""The ingest consumer (`signal-sendgrid ingest`): queue -> events table, in batches, ack after commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kombu import Connection, Consumer, Message
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from workers.inbox import Incoming, store_events
+from workers.wire import declare, events_queue
+
+log = logging.getLogger(__name__)
+
+Trigger = Callable[[list[int]], None]
+
+
+class IngestConsumer:
+    """Drains `signal.sendgrid.events` in batches of up to `batch_size` messages or `batch_ms` milliseconds.
+
+    A batch is inserted in one statement (a repeated messageId is stored once), committed, and only then
+    acked; then the process task is triggered. A crash before the commit leaves the messages unacked, so
+    RabbitMQ redelivers them; a crash after it redelivers messages that the unique messageId absorbs.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        sessions: sessionmaker[Session],
+        trigger: Trigger,
+        batch_size: int = 500,
+        batch_ms: int = 200,
+    ) -> None:
+        self.connection = connection
+        self.sessions = sessions
+        self.trigger = trigger
+        self.batch_size = batch_size
+        self.batch_ms = batch_ms
+        self.buffer: list[Message] = []
+        self.stored = 0
+        self.stop = threading.Event()
+
+    def on_message(self, message: Message) -> None:
+        self.buffer.append(message)
+
+    def run(self, idle_exit_seconds: float | None = None) -> None:
+        """Consume until stopped (or, with idle_exit_seconds, until the queue stayed empty that long)."""
+        while not self.stop.is_set():
+            try:
+                if self.consume(idle_exit_seconds):
+                    return
+            except self.connection.connection_errors + self.connection.channel_errors as e:
+                log.warning("broker connection lost (%s); reconnecting", type(e).__name__)
+                self.buffer.clear()  # unacked: the broker redelivers them
+                time.sleep(1.0)
+                self.connection = self.connection.clone()
+
+    def consume(self, idle_exit_seconds: float | None) -> bool:
+        self.connection.ensure_connection(max_retries=None, interval_start=0.5, interval_step=1, interval_max=5)
+        channel = self.connection.channel()
+        declare(self.connection)
+        consumer = Consumer(channel, queues=[events_queue], on_message=self.on_message, no_ack=False)
+        consumer.qos(prefetch_count=self.batch_size * 2)
+        last_message = time.monotonic()
+        with consumer:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                while len(self.buffer) < self.batch_size:
+                    left = self.batch_ms / 1000 - (time.monotonic() - started)
+                    if left <= 0:
+                        break
+                    try:
+                        self.connection.drain_events(timeout=left)
+                    except TimeoutError:
+                        break
+                if self.buffer:
+                    self.commit_batch()
+                    last_message = time.monotonic()
+                elif idle_exit_seconds is not None and time.monotonic() - last_message > idle_exit_seconds:
+                    return True
+        return False
+
+    def commit_batch(self) -> None:
+        batch, self.buffer = self.buffer, []
+        incoming = [Incoming(as_bytes(m.body), m.properties.get("message_id")) for m in batch]
+        delay = 0.5
+        while True:
+            try:
+                with self.sessions.begin() as session:
+                    ids = store_events(session, incoming)
+                break
+            except OperationalError as e:  # database down: keep the messages unacked and try again
+                log.warning("storing %d events failed (%s); retrying in %.1fs", len(batch), e.orig, delay)
+                if self.stop.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+        ack_all(batch)
+        self.stored += len(batch)
+        for start in range(0, len(ids), 1000):
+            try:
+                self.trigger(ids[start : start + 1000])
+            except Exception:  # the sweep finds events whose trigger was lost
+                log.exception("could not trigger processing; the sweep will pick the events up")
+
+
+def as_bytes(body: bytes | str) -> bytes:
+    return body if isinstance(body, bytes) else body.encode("utf-8", errors="surrogateescape")
+
+
+def ack_all(batch: list[Message]) -> None:
+    last = batch[-1]
+    if last.channel.connection is not None and hasattr(last.channel, "basic_ack") and _is_amqp(last):
+        # One frame acks the whole batch: every earlier delivery tag on this channel is ours.
+        last.channel.basic_ack(last.delivery_tag, multiple=True)
+        for message in batch:
+            message._state = "ACK"
+    else:
+        for message in batch:
+            message.ack()
+
+
+def _is_amqp(message: Message) -> bool:
+    return type(message.channel).__module__.startswith("amqp")

@@ -1,0 +1,59 @@
+"""The sweep: finds work whose trigger was lost, retries that are due, and held events past their window."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
+from models.base import utcnow
+
+LOST_TRIGGER_AFTER = timedelta(seconds=30)
+
+
+def hold_window() -> timedelta:
+    return timedelta(hours=float(os.environ.get("SIGNAL_HOLD_WINDOW_HOURS", 24 * 7)))
+
+
+@dataclass
+class SweepResult:
+    events_to_process: list[int] = field(default_factory=list)
+    integrations_to_flush: list[int] = field(default_factory=list)
+    expired_held: int = 0
+
+
+def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER) -> SweepResult:
+    now = utcnow()
+    result = SweepResult()
+    result.events_to_process = list(
+        session.scalars(
+            select(Event.id)
+            .where(Event.status == EventStatus.RECEIVED, Event.received_at < now - lost_after)
+            .order_by(Event.id)
+            .limit(10_000)
+        )
+    )
+    ready = or_(Integration.paused_until.is_(None), Integration.paused_until <= now)
+    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    result.integrations_to_flush = list(
+        session.scalars(
+            select(Integration.id).where(
+                Integration.status == IntegrationStatus.ACTIVE,
+                ready,
+                select(Delivery.id)
+                .where(Delivery.integration_id == Integration.id, Delivery.status == DeliveryStatus.QUEUED, due)
+                .exists(),
+            )
+        )
+    )
+    expired = session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.HELD, Delivery.created_at < now - hold_window())
+        .values(status=DeliveryStatus.SKIPPED, reason="no_identity: no identify linked this visitor to an email")
+    )
+    result.expired_held = expired.rowcount or 0
+    return result

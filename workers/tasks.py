@@ -1,0 +1,67 @@
+"""Celery tasks: thin wrappers that hand ids to plain functions. Arguments are ids only, never personal data."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery.signals import worker_process_init
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.db import get_engine, session_factory
+from workers.celery import app
+from workers.flush import flush_integration
+from workers.imports import poll_imports
+from workers.integrations import client_for
+from workers.processing import process_events
+from workers.sweep import sweep
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def sessions() -> sessionmaker[Session]:
+    return session_factory(get_engine())
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs) -> None:
+    # A forked pool process must not share the parent's database connections.
+    get_engine().dispose(close=False)
+
+
+def trigger_processing(event_ids: list[int]) -> None:
+    process_events_task.apply_async((event_ids,), argsrepr=f"[{len(event_ids)} event ids]")
+
+
+@app.task(name="signal.process_events")
+def process_events_task(event_ids: list[int]) -> int:
+    """Map stored events into deliveries, then ask for a flush of each integration that got work."""
+    with sessions().begin() as session:
+        touched = process_events(session, event_ids)
+    for integration_id in sorted(touched):
+        flush_integration_task.delay(integration_id)
+    return len(touched)
+
+
+@app.task(name="signal.flush_integration")
+def flush_integration_task(integration_id: int) -> int:
+    """Send an integration's queued deliveries to SendGrid (one flush at a time per integration)."""
+    return flush_integration(sessions(), integration_id, client_for).requests
+
+
+@app.task(name="signal.poll_imports")
+def poll_imports_task() -> int:
+    """Ask SendGrid whether accepted imports finished, and settle their deliveries."""
+    return poll_imports(sessions(), client_for)
+
+
+@app.task(name="signal.sweep")
+def sweep_task() -> None:
+    """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
+    with sessions().begin() as session:
+        found = sweep(session)
+    for start in range(0, len(found.events_to_process), 1000):
+        trigger_processing(found.events_to_process[start : start + 1000])
+    for integration_id in found.integrations_to_flush:
+        flush_integration_task.delay(integration_id)
