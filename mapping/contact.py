@@ -1,0 +1,53 @@
+"""The SendGrid contact for one upsert: reserved fields at the top level, custom fields keyed by field id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from mapping.coerce import RESERVED_LIMITS, to_number
+from mapping.schemas import ContactSchema
+
+
+class UnknownCustomField(KeyError):
+    """A custom field name has no SendGrid field id (create the field, or refresh the field definitions)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"custom field {self.name!r} has no SendGrid field id"
+
+
+def resolve_field_id(name: str, field_ids: Mapping[str, str]) -> str:
+    """The id of a custom field: exact name first, then case-insensitively (SendGrid names are unique so)."""
+    if name in field_ids:
+        return field_ids[name]
+    folded = name.casefold()
+    for candidate, field_id in field_ids.items():
+        if candidate.casefold() == folded:
+            return field_id
+    raise UnknownCustomField(name)
+
+
+def contact_for_sendgrid(email: str, fields: Mapping[str, object], field_ids: Mapping[str, str]) -> dict:
+    """Build and validate one contact for `PUT /v3/marketing/contacts`.
+
+    `fields` maps contact field names to values (as in `MappedEvent.fields`, plus whatever the worker adds,
+    e.g. lifetime_value; a Decimal there is written as a number). Email is the only identifier sent.
+    Raises UnknownCustomField for a custom name missing from `field_ids`, and marshmallow's ValidationError
+    when a value breaks SendGrid's rules (an invalid email, a value over its length limit).
+    """
+    contact: dict[str, object] = {"email": email.strip().lower()}
+    custom: dict[str, object] = {}
+    for name, value in fields.items():
+        if isinstance(value, Decimal):
+            value = to_number(value, name)[0]
+        if name in RESERVED_LIMITS:
+            contact[name] = value
+        else:
+            custom[resolve_field_id(name, field_ids)] = value
+    if custom:
+        contact["custom_fields"] = custom
+    return ContactSchema().load(contact)
