@@ -29,6 +29,7 @@ def run_migrations_online() -> None:
             # A migration that waits on a lock blocks every worker behind it: give up instead.
             connection.execute(text("SET lock_timeout = '5s'"))
             connection.execute(text("SET statement_timeout = '120s'"))
+            connection.commit()  # else Alembic joins this transaction and never commits the migration
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,11 +21,13 @@ FINISHED = {
 }
 
 
-def poll_imports(sessions: sessionmaker[Session], client_for: ClientFor, limit: int = 200) -> int:
-    """Poll the due jobs once; returns how many finished."""
+def poll_imports(
+    sessions: sessionmaker[Session], client_for: ClientFor, limit: int = 200, now: datetime | None = None
+) -> int:
+    """Poll the jobs due by `now` once; returns how many finished."""
     finished = 0
     with sessions.begin() as session:
-        now = utcnow()
+        now = now or utcnow()
         jobs = session.scalars(
             select(ImportJob)
             .where(ImportJob.status == ImportJobStatus.PENDING, ImportJob.next_poll_at <= now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,17 @@ MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so
 MAX_MESSAGE_ID = 200
 
 
+# What PostgreSQL's JSONB cannot hold: NUL characters and unpaired UTF-16 surrogates.
+_UNSTORABLE = re.compile(r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
+
+
+def storable(payload: object) -> object:
+    """The payload with characters JSONB rejects replaced by U+FFFD (valid JSON need not be storable)."""
+    text = json.dumps(payload)
+    cleaned = _UNSTORABLE.sub(r"\\ufffd", text)
+    return payload if cleaned == text else json.loads(cleaned)
+
+
 @dataclass(frozen=True)
 class Incoming:
     body: bytes
@@ -30,7 +42,7 @@ def decode(message: Incoming, now: datetime) -> dict:
     reason = None
     payload = None
     try:
-        payload = json.loads(message.body)
+        payload = storable(json.loads(message.body.decode("utf-8")))
         if not isinstance(payload, dict):
             reason, payload = f"body is a JSON {type(payload).__name__}, not an event object", None
     except UnicodeDecodeError as e:

@@ -1,0 +1,156 @@
+"""The pipeline's plain functions against real PostgreSQL and the sandbox over HTTP (no broker)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from models import Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
+from models.base import utcnow
+from tests.factories import event, identify
+from workers.flush import flush_integration
+from workers.imports import poll_imports
+from workers.inbox import Incoming, store_events
+from workers.install import InstallError, InstallRequest, install
+from workers.processing import process_events
+from workers.sendgrid import SendGridClient
+from workers.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(sandbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("SENDGRID_API_URL", sandbox.url)
+    monkeypatch.setenv("SIGNAL_SECRET_KEY", "pipeline-test-secret")
+    return load_settings()
+
+
+@pytest.fixture
+def integration(db, sandbox, settings) -> Integration:
+    with db.begin() as session:
+        result = install(session, InstallRequest(api_key=sandbox.key, default_list_id=sandbox.list_id), settings)
+        return result.integration
+
+
+def client_for(key):
+    return lambda integration: SendGridClient(integration.api_url, key)
+
+
+def run_pipeline(db, sandbox, events: list[dict]) -> None:
+    with db.begin() as session:
+        ids = store_events(session, [Incoming(json.dumps(e).encode()) for e in events])
+    with db.begin() as session:
+        touched = process_events(session, ids)
+    for integration_id in touched:
+        flush_integration(db, integration_id, client_for(sandbox.key))
+    sandbox.flush_jobs()
+    poll_imports(db, client_for(sandbox.key), now=utcnow() + timedelta(minutes=1))
+
+
+def test_install_creates_fields_and_stores_key_encrypted(db, sandbox, integration):
+    fields = sandbox.api("GET", "/v3/marketing/field_definitions").json()["custom_fields"]
+    names = {f["name"]: f["field_type"] for f in fields}
+    assert names["signal_user_id"] == "Text"
+    assert names["lifetime_value"] == "Number"
+    assert names["last_purchase_at"] == "Date"
+    with db() as session:
+        stored = session.get(Integration, integration.id)
+        assert sandbox.key not in stored.api_key_encrypted
+        assert stored.api_key_hint.startswith("SG.") and stored.api_key_hint.endswith(sandbox.key[-4:])
+        assert set(stored.field_ids) >= {"signal_user_id", "last_page_url", "last_product_id"}
+
+
+@pytest.mark.parametrize(
+    ("key_change", "expected"),
+    [("revoke", "rejected the API key (401"), ("no_marketing", "lacks the Marketing scopes")],
+)
+def test_install_with_a_bad_key_gives_the_troubleshooting_advice(db, sandbox, settings, key_change, expected):
+    key = sandbox.key
+    if key_change == "revoke":
+        sandbox.revoke(key)
+    else:
+        key = "SG.NoMarketingScopes00000.only-asm-scopes-for-this-key-000000000000000"
+        sandbox.add_key(key, ["asm.groups.suppressions.create"])
+    with db.begin() as session, pytest.raises(InstallError) as failure:
+        install(session, InstallRequest(api_key=key), settings)
+    assert expected in str(failure.value)
+    assert "Settings > API Keys" in str(failure.value)
+    assert key not in str(failure.value)
+
+
+def test_install_rejects_an_unknown_list(db, sandbox, settings):
+    with db.begin() as session, pytest.raises(InstallError, match="does not exist"):
+        install(session, InstallRequest(api_key=sandbox.key, default_list_id="0000-not-a-list"), settings)
+
+
+def test_identify_events_become_contacts_in_one_request(db, sandbox, integration):
+    events = [identify(f"User{i}@Example.com ", f"u{i}", first_name=f"Ann{i}", last_name="Lee") for i in range(25)]
+    run_pipeline(db, sandbox, events)
+
+    contacts = {c["email"]: c for c in sandbox.contacts()}
+    assert len(contacts) == 25
+    ann = contacts["user3@example.com"]
+    assert ann["first_name"] == "Ann3" and ann["last_name"] == "Lee"
+    assert ann["custom_fields"]["signal_user_id"] == "u3"
+    assert ann["list_ids"] == [sandbox.list_id]
+    puts = [r for r in sandbox.requests_log() if r["method"] == "PUT"]
+    assert len(puts) == 1 and puts[0]["contacts"] == 25
+    with db() as session:
+        deliveries = session.query(Delivery).all()
+        assert {d.status for d in deliveries} == {DeliveryStatus.SUCCEEDED}
+        attempt = session.query(DeliveryAttempt).filter_by(kind="upsert").one()
+        assert attempt.status_code == 202 and attempt.contacts_count == 25 and attempt.job_id
+
+
+def test_a_repeated_message_id_is_stored_and_delivered_once(db, sandbox, integration):
+    first = identify("dup@example.com", "u1", first_name="Dup")
+    run_pipeline(db, sandbox, [first, first])
+    run_pipeline(db, sandbox, [first])
+    with db() as session:
+        assert session.query(Event).count() == 1
+        assert session.query(Delivery).count() == 1
+
+
+def test_non_json_and_non_object_bodies_are_rejected_with_a_reason(db, sandbox, integration):
+    with db.begin() as session:
+        ids = store_events(session, [Incoming(b"{not json"), Incoming(b"[1,2]"), Incoming(b"\xff\xfe")])
+    assert ids == []
+    with db() as session:
+        events = session.query(Event).order_by(Event.id).all()
+        assert [e.status for e in events] == [EventStatus.REJECTED] * 3
+        assert "not JSON" in events[0].reason
+        assert "JSON list" in events[1].reason
+        assert "not UTF-8" in events[2].reason
+        assert events[0].raw_body == "{not json"
+
+
+def test_a_revoked_key_holds_deliveries_until_the_key_is_updated(db, sandbox, integration):
+    sandbox.revoke(sandbox.key)
+    run_pipeline(db, sandbox, [identify("held@example.com", "u9")])
+    with db() as session:
+        assert session.get(Integration, integration.id).status == IntegrationStatus.AUTH_FAILED
+        delivery = session.query(Delivery).one()
+        assert delivery.status == DeliveryStatus.QUEUED and delivery.status_code == 401
+    assert sandbox.contacts() == []
+
+    sandbox.restore(sandbox.key)
+    with db.begin() as session:
+        session.get(Integration, integration.id).status = IntegrationStatus.ACTIVE
+    flush_integration(db, integration.id, client_for(sandbox.key))
+    assert [c["email"] for c in sandbox.contacts()] == ["held@example.com"]
+
+
+def test_page_event_of_a_known_user_updates_the_last_page_url(db, sandbox, integration):
+    run_pipeline(
+        db,
+        sandbox,
+        [
+            identify("page@example.com", "u5"),
+            event("page", 1, userId="u5", properties={"url": "https://shop.example/a"}),
+        ],
+    )
+    contact = sandbox.contact("page@example.com")
+    assert contact["custom_fields"]["last_page_url"] == "https://shop.example/a"
