@@ -32,6 +32,7 @@ NUMBER_MAX_ABS = 2**53
 # Numeric strings longer than this are not numbers anyone meant to send (and keep Decimal parsing cheap).
 _NUMERIC_STRING_MAX = 64
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _US_DATE = re.compile(r"(\d{2})/(\d{2})/(\d{4})")
 # Epoch numbers above this are taken as milliseconds (10**11 s is the year 5138).
 _EPOCH_MS_THRESHOLD = 10**11
@@ -56,7 +57,7 @@ def describe(value: object, limit: int = 40) -> str:
 
 def clean_text(text: str) -> tuple[str, bool]:
     """Replace lone surrogates with U+FFFD and drop NUL (neither survives UTF-8 JSON or PostgreSQL)."""
-    cleaned = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
+    cleaned = _SURROGATE.sub("\ufffd", text).replace("\x00", "")
     return cleaned, cleaned != text
 
 

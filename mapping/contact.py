@@ -16,8 +16,8 @@ class UnknownCustomField(KeyError):
         super().__init__(name)
         self.name = name
 
-    def __str__(self) -> str:
-        return f"custom field {self.name!r} has no SendGrid field id"
+    def __str__(self) -> str:  # the bare name (KeyError would quote it), for messages like "custom field {e} ..."
+        return self.name
 
 
 def resolve_field_id(name: str, field_ids: Mapping[str, str]) -> str:
