@@ -1,3 +1,3 @@
 """Shared fixtures: the SendGrid sandbox, real PostgreSQL and RabbitMQ, factories."""
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.services", "tests.fixtures.processes"]
