@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from types import FrameType
 
 import click
 
 from sandbox import DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME, keys_from_specs, mask_key
 from sandbox.server import SandboxServer
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # stop on SIGTERM (process managers) as on Ctrl-C
 
 
 @click.command("sandbox")
@@ -68,6 +74,7 @@ def sandbox_command(
     click.echo(f"  lists: {', '.join(server.state.lists)}")
     click.echo(f"  control API: {server.url}/_sandbox/  (local only, no key)")
     click.echo("Ctrl-C to stop.")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(0.5)

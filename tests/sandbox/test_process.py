@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 from click.testing import CliRunner
 
@@ -32,7 +33,8 @@ def test_the_command_is_named_sandbox_and_documents_its_options():
         assert option in result.output
 
 
-def test_runs_as_its_own_process_until_interrupted():
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_runs_as_its_own_process_until_interrupted(stop_signal):
     limited = make_key("cli")
     command = [
         sys.executable,
@@ -64,7 +66,7 @@ def test_runs_as_its_own_process_until_interrupted():
                 requests.get(url + "/v3/asm/suppressions/global", headers=limited_headers, timeout=5).status_code == 403
             )
         finally:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop_signal)
             out, _ = process.communicate(timeout=10)
     printed = "".join(banner) + out
     assert DEFAULT_KEY in printed  # the public demo key is shown in full
