@@ -47,10 +47,10 @@ def jobs() -> Response:
 
 @admin.get("/jobs/<job_id>/errors")
 def job_errors(job_id: str) -> Response:
-    job = get_state().job(job_id)
+    job = get_state().job_json(job_id, with_errors=True)
     if job is None:
         return _problem("job not found", 404)
-    return json_response({"id": job.id, "status": job.status, "errors": list(job.errors)})
+    return json_response({"id": job["id"], "status": job["status"], "errors": job["errors"]})
 
 
 @admin.post("/flush-jobs")

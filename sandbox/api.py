@@ -67,10 +67,10 @@ def upsert_contacts() -> Response:
 @api.get("/marketing/contacts/imports/<job_id>")
 @requires(MC_READ)
 def import_status(job_id: str) -> Response:
-    job = get_state().job(job_id)
-    if job is None:
+    body = get_state().job_json(job_id)
+    if body is None:
         return errors_response(404, "job not found", field="id")
-    return json_response(job.status_body())
+    return json_response(body)
 
 
 @api.post("/marketing/contacts/search/emails")

@@ -186,9 +186,13 @@ class SandboxState:
                 applied += 1
         return applied
 
-    def job(self, job_id: str) -> Job | None:
+    def job_json(self, job_id: str, with_errors: bool = False) -> dict | None:
+        """A job's status body (and its per-contact errors), read under the lock."""
         with self.lock:
-            return self.jobs.get(job_id)
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            return {**job.status_body(), **({"errors": list(job.errors)} if with_errors else {})}
 
     def search_emails(self, emails: list[str]) -> dict[str, dict]:
         with self.lock:

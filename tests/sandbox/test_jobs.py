@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -82,3 +83,14 @@ def test_an_unknown_job_is_404(sandbox):
     response = sandbox.api("GET", "/v3/marketing/contacts/imports/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == "job not found"
+
+
+def test_concurrent_upserts_are_all_applied(sandbox):
+    def put(n):
+        return upsert(sandbox, [{"email": f"t{n}-{i}@example.com"} for i in range(10)]).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        assert set(pool.map(put, range(20))) == {202}
+    sandbox.flush_jobs()
+    assert len(sandbox.contacts()) == 200
+    assert {job["status"] for job in sandbox.jobs()} == {"completed"}
