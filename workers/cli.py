@@ -284,3 +284,12 @@ def _add_optional_commands() -> None:
 
 
 _add_optional_commands()
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the previous demo database instead of starting fresh.")
+def demo(keep: bool) -> None:
+    """Run the whole pipeline on embedded defaults against the SendGrid sandbox, and show the result."""
+    from workers.demo import run_demo
+
+    sys.exit(run_demo(keep))

@@ -1,0 +1,51 @@
+"""Configuration from the environment: embedded defaults and one-line errors that hide passwords."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.keys import decrypt_key, encrypt_key, mask_key, redact
+from workers.settings import SENDGRID_API_US, ConfigError, hide_password, load_settings
+
+KEY = "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+
+
+def test_embedded_defaults_need_no_services():
+    settings = load_settings({})
+    assert settings.embedded_database and settings.database_url.startswith("sqlite:///")
+    assert settings.embedded_broker
+    assert settings.sendgrid_api_url == SENDGRID_API_US
+
+
+def test_postgres_urls_get_the_psycopg_driver():
+    assert load_settings({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL must start with"),
+        ({"DATABASE_URL": "postgresql://u:pw@h:port/db"}, "DATABASE_URL is malformed"),
+        ({"BROKER_URL": "redis://u:pw@h/0"}, "BROKER_URL must start with"),
+        ({"SENDGRID_API_URL": "ftp://x"}, "SENDGRID_API_URL must start with"),
+    ],
+)
+def test_bad_urls_name_the_setting_and_hide_the_password(env, expected):
+    with pytest.raises(ConfigError) as failure:
+        load_settings(env)
+    assert expected in str(failure.value)
+    assert "pw" not in str(failure.value).replace("postgresql", "")
+
+
+def test_hide_password():
+    assert hide_password("amqp://guest:secret@rabbit:5672//") == "amqp://guest:***@rabbit:5672//"
+    assert hide_password("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_keys_are_encrypted_masked_and_redacted():
+    token = encrypt_key(KEY, "a passphrase")
+    assert KEY not in token and decrypt_key(token, "a passphrase") == KEY
+    with pytest.raises(ConfigError, match="does not decrypt"):
+        decrypt_key(token, "another passphrase")
+    assert mask_key(KEY) == "SG.…nopq"
+    assert KEY not in redact(f"Bearer {KEY} failed")

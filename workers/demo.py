@@ -1,0 +1,134 @@
+"""`signal-sendgrid demo`: the whole pipeline on the embedded defaults, against the sandbox.
+
+No RabbitMQ, PostgreSQL or SendGrid account needed: an in-memory broker, a SQLite file, the sandbox on a free
+port, Celery tasks run in-process. The code paths are the production ones: publish -> ingest -> process ->
+flush -> import polling.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from models import Event, EventStatus
+from models.base import utcnow
+from models.db import make_engine, session_factory
+from models.migrate import upgrade
+from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
+from sandbox.control import SandboxControl
+from sandbox.server import SandboxServer
+from workers.demo_stream import sample_lines
+from workers.flush import flush_integration
+from workers.imports import poll_imports
+from workers.ingest import IngestConsumer
+from workers.install import InstallRequest, install
+from workers.integrations import client_for
+from workers.processing import process_events
+from workers.reports import live_events, stats
+from workers.settings import EMBEDDED_HOME, load_settings
+from workers.wire import PublishReport, connect, declare, parse_lines, publish_events
+
+
+def step(message: str) -> None:
+    click.echo(click.style("==> ", fg="cyan", bold=True) + message)
+
+
+def run_demo(keep: bool = False) -> int:
+    real_key = os.environ.get("SENDGRID_API_KEY")
+    db_path = Path(EMBEDDED_HOME) / "demo.db"
+    if db_path.exists() and not keep:
+        db_path.unlink()
+    database_url = f"sqlite:///{db_path}"
+    os.environ.setdefault("SIGNAL_HOME", str(EMBEDDED_HOME))
+    server = None
+    if real_key:
+        api_url, key, list_id = load_settings().sendgrid_api_url, real_key, os.environ.get("SENDGRID_LIST_ID")
+        step(f"SENDGRID_API_KEY is set: delivering to the real API at {api_url}")
+    else:
+        server = SandboxServer(port=0, apply_delay=0.5).start()
+        api_url, key, list_id = server.url, DEFAULT_KEY, DEFAULT_LIST_ID
+        step(f"SendGrid sandbox listening on {server.url} (imports apply 0.5 s after each PUT)")
+    os.environ["SENDGRID_API_URL"] = api_url
+    try:
+        return pipeline(database_url, api_url, key, list_id, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def pipeline(database_url: str, api_url: str, key: str, list_id: str | None, server: SandboxServer | None) -> int:
+    settings = load_settings({**os.environ, "DATABASE_URL": database_url, "SENDGRID_API_URL": api_url})
+    upgrade(database_url)
+    sessions = session_factory(make_engine(database_url))
+    step(f"database {database_url} migrated; broker: in-memory (embedded)")
+
+    with sessions.begin() as session:
+        request = InstallRequest(
+            api_key=key,
+            name="SendGrid (demo)",
+            default_list_id=list_id,
+            options={"unsubscribe_group_id": DEFAULT_GROUP_ID} if server else {},
+        )
+        result = install(session, request, settings)
+        integration_id = result.integration.id
+        step(f"installed integration {integration_id} (key {result.integration.api_key_hint}); "
+             f"custom fields created: {', '.join(result.created_fields) or 'none needed'}")  # fmt: skip
+
+    lines = sample_lines()
+    report = PublishReport()
+    with connect("memory://") as connection:
+        declare(connection)
+        publish_events(connection, parse_lines(lines, report), report)
+        step(f"published {report.confirmed} events ({len(report.bad_lines)} line not JSON: "
+             f"{'; '.join(f'line {n}: {why}' for n, why in report.bad_lines)})")  # fmt: skip
+
+        def trigger(ids: list[int]) -> None:
+            with sessions.begin() as session:
+                touched = process_events(session, ids)
+            for iid in touched:
+                flush = flush_integration(sessions, iid, lambda i: client_for(i, settings))
+                step(f"flushed integration {iid}: {flush.requests} request(s), {flush.sent} sent")
+
+        consumer = IngestConsumer(connect("memory://"), sessions, trigger, batch_size=500, batch_ms=200)
+        consumer.run(idle_exit_seconds=0.5)
+        step(f"ingested {consumer.stored} messages")
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        poll_imports(sessions, lambda i: client_for(i, settings), now=utcnow() + timedelta(minutes=5))
+        with sessions() as session:
+            if stats(session)["deliveries"]["sent"] == 0:
+                break
+        click.echo("    waiting for SendGrid to apply the import jobs ...")
+        time.sleep(0.5)
+
+    with sessions() as session:
+        rows = live_events(session, limit=50)
+        counts = stats(session)
+        rejected = session.execute(
+            select(Event.message_id, Event.reason).where(Event.status == EventStatus.REJECTED)
+        ).all()
+    step("Live Events (newest first)")
+    for r in rows:
+        status = click.style(f"{r.status:<14}", fg="green" if r.status == "succeeded" else "yellow")
+        click.echo(f"  {r.message_id:<8} {(r.event_type or '-'):<16} {(r.email or '-'):<22} {status} "
+                   f"{r.status_code or '-':>4}  {r.error or ''}")  # fmt: skip
+    for message_id, reason in rejected:
+        click.echo(f"  {message_id:<8} {'(rejected)':<16} {'-':<22} {click.style('rejected', fg='red'):<14}  {reason}")
+    step("counts: " + "; ".join(f"{g}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v) for g, c in counts.items()))
+    if server is not None:
+        control = SandboxControl(server.url)
+        step("contacts as SendGrid now holds them")
+        for contact in control.contacts():
+            fields = {k: v for k, v in contact.items() if k not in ("custom_fields", "id") and v not in (None, "", [])}
+            click.echo(f"  {fields}")
+            click.echo(f"      custom fields: {contact.get('custom_fields')}")
+        suppressed = control.suppressions()
+        step(f"suppressions (consent withdrawn): {suppressed}")
+    click.echo(f"\nInspect it again: DATABASE_URL={database_url} signal-sendgrid deliveries")
+    return 0
