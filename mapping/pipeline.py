@@ -3,7 +3,9 @@
 The checks run in a fixed order, and the first that decides the event wins:
 1. the payload is an object with a valid `messageId` and `type` (else rejected: nothing can be recorded);
 2. `integrations` switches SendGrid off -> skipped `disabled_by_integrations`;
-3. marketing consent denied -> skipped `consent_denied` (identity kept for suppression, no data);
+3. marketing consent denied -> skipped `consent_denied` (identity kept for suppression, no data), even when
+   the rest of the event (timestamp, integrations, traits...) is malformed: what could not be read is noted;
+   otherwise a malformed `integrations` or `context.consent` rejects here;
 4. screen/group/alias and other track events -> skipped `unsupported_event_type:*` / `unsupported_track_event:*`;
 5. consent missing while the config requires it -> skipped `consent_missing`;
 6. any remaining problem in the fields this kind reads -> rejected, every problem named;
@@ -86,17 +88,15 @@ def _map(payload: object, config: MappingConfig, received_at: datetime) -> Mappe
 
     switch_problems = [p for p in problems if p.startswith("integrations")]
     enabled, value_problems = integrations_switch(data.get("integrations"))
-    if switch_problems or value_problems:
-        return _rejected(switch_problems + value_problems, message_id, kind)
-    if not enabled:
+    switch_problems += value_problems
+    if not enabled and not switch_problems:
         return skipped(SkipReason.DISABLED_BY_INTEGRATIONS)
-
-    consent_problems = [p for p in problems if p.startswith(("context:", "context.consent"))]
-    if consent_problems:
-        return _rejected(consent_problems, message_id, kind)
     if consent is False:
         # Honoured even when the rest is malformed; say what could not be read.
-        return skipped(SkipReason.CONSENT_DENIED, tuple(problems))
+        return skipped(SkipReason.CONSENT_DENIED, tuple(problems + value_problems))
+    consent_problems = [p for p in problems if p.startswith(("context:", "context.consent"))]
+    if switch_problems or consent_problems:
+        return _rejected(switch_problems + consent_problems, message_id, kind)
 
     if event_type not in ("identify", "page", "track"):
         return skipped(f"unsupported_event_type:{event_type}")

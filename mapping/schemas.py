@@ -45,7 +45,8 @@ class BaseSchema(Schema):
     def load_or_errors(self, data: object, prefix: str = "") -> tuple[dict, list[str]]:
         """Load `data`; return (valid data, problems). Problems are 'path: message' strings, path under prefix."""
         if not isinstance(data, Mapping):
-            return {}, [f"{prefix or 'payload'}: expected a JSON object, got {describe(data)}"]
+            where = f"{prefix}: expected an object" if prefix else "payload: expected a JSON object"
+            return {}, [f"{where}, got {describe(data)}"]
         try:
             return self.load(data), []
         except ValidationError as error:

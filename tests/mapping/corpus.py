@@ -288,7 +288,7 @@ CASES: list[Case] = [
     Case(
         "identify: traits that are not an object reject",
         {"messageId": "msg-identify-9", "type": "identify", "userId": "u", "traits": ["email"]},
-        rejected("traits: expected a JSON object, got a list", "msg-identify-9", "identify"),
+        rejected("traits: expected an object, got a list", "msg-identify-9", "identify"),
     ),
     # --- page -------------------------------------------------------------------------------------------
     Case(
@@ -601,6 +601,40 @@ CASES: list[Case] = [
             anonymous_id="anon-5",
             consent=False,
             notes=("timestamp: not an ISO 8601 date: 'last tuesday'",),
+        ),
+    ),
+    Case(
+        "consent denied wins over a malformed integrations switch",
+        {
+            "messageId": "msg-consent-6",
+            "type": "page",
+            "userId": "u",
+            "timestamp": TS,
+            "integrations": {"SendGrid": "maybe"},
+            "context": {"consent": {"marketing": False}},
+        },
+        outcome(
+            "skipped",
+            "consent_denied",
+            message_id="msg-consent-6",
+            kind="page",
+            user_id="u",
+            consent=False,
+            notes=("integrations.SendGrid: expected true, false or an object, got 'maybe'",),
+        ),
+    ),
+    Case(
+        "integrations switched off wins over consent denied",
+        {
+            "messageId": "msg-consent-7",
+            "type": "page",
+            "userId": "u",
+            "timestamp": TS,
+            "integrations": {"All": False},
+            "context": {"consent": {"marketing": False}},
+        },
+        outcome(
+            "skipped", "disabled_by_integrations", message_id="msg-consent-7", kind="page", user_id="u", consent=False
         ),
     ),
     Case(
