@@ -30,7 +30,13 @@ ID_MAX_LENGTH = CUSTOM_TEXT_LIMIT
 # Orders above this are taken as broken input rather than revenue (and keep sums far from float limits).
 REVENUE_MAX_ABS = Decimal(10) ** 12
 _TIMESTAMP_MAX_LENGTH = 64
-_EMAIL = validate.Email()
+
+
+class _DeliverableEmail(validate.Email):
+    DOMAIN_WHITELIST = ()  # marshmallow accepts user@localhost; SendGrid cannot deliver there
+
+
+_EMAIL = _DeliverableEmail()
 
 
 class BaseSchema(Schema):
@@ -269,7 +275,7 @@ class ContactSchema(BaseSchema):
     class Meta:
         unknown = RAISE
 
-    email = fields.Email(required=True, validate=validate.Length(max=EMAIL_MAX_LENGTH))
+    email = fields.String(required=True, validate=[validate.Length(max=EMAIL_MAX_LENGTH), _EMAIL])
     first_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["first_name"]))
     last_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["last_name"]))
     phone_number = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["phone_number"]))

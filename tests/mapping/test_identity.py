@@ -15,6 +15,7 @@ from mapping.consent import integrations_switch
         ("bob+tag@example.co.uk", "bob+tag@example.co.uk"),
         ("foo", None),
         ("a@b", None),
+        ("root@localhost", None),
         ("", None),
         (None, None),
         (42, None),
