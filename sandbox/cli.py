@@ -17,6 +17,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 in a container).")
 @click.option("--port", default=8089, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--key", "keys", multiple=True, help="Accepted key; SG.xxx:scope1,scope2 limits its scopes.")
 @click.option("--list", "lists", multiple=True, help="A list id that exists (default: the demo list).")
@@ -32,6 +33,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 def sandbox_command(
+    host: str,
     port: int,
     keys: tuple[str, ...],
     lists: tuple[str, ...],
@@ -66,6 +68,7 @@ def sandbox_command(
         seed=seed,
         faults=faults,
         quiet=not verbose,
+        host=host,
     ).start()
     click.echo(f"SendGrid sandbox listening on {server.url}", nl=True)
     click.echo(f"  SENDGRID_API_URL={server.url}")

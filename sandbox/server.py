@@ -51,8 +51,10 @@ class SandboxServer:
         seed: int | None = None,
         faults: dict | None = None,
         quiet: bool = True,
+        host: str = HOST,
     ) -> None:
         self.port = port
+        self.host = host
         self.quiet = quiet
         self.state = SandboxState(
             keys=keys,
@@ -72,11 +74,12 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        wildcard = self.host in ("0.0.0.0", "::")  # noqa: S104 - compared, not bound: a container binds all
+        return f"http://{HOST if wildcard else self.host}:{self.port}"
 
     def start(self) -> SandboxServer:
         handler = type("SandboxRequestHandler", (_RequestHandler,), {"quiet": self.quiet})
-        self._server = make_server(HOST, self.port, self.app, threaded=True, request_handler=handler)
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
         self.port = self._server.port
         self._thread = threading.Thread(
             target=self._server.serve_forever,

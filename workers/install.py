@@ -85,7 +85,10 @@ def install(
     answers: list[tuple[AttemptKind, SendGridResponse]] = [(AttemptKind.SCOPES, check_key(client))]
     if request.default_list_id:
         answers.append((AttemptKind.LISTS, check_list(client, request.default_list_id)))
-    config = MappingConfig.from_dict({**request.options, "trait_fields": dict(request.trait_fields)})
+    try:
+        config = MappingConfig.from_dict({**request.options, "trait_fields": dict(request.trait_fields)})
+    except ValueError as e:
+        raise InstallError(f"invalid field mapping: {e}") from e
     resolution = resolve_fields(
         client, config.required_fields(), lambda a: answers.append((AttemptKind.FIELD_DEFINITIONS, a))
     )

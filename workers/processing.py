@@ -29,7 +29,12 @@ class Batch:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.integrations = list(session.scalars(select(Integration).order_by(Integration.id)))
-        self.configs = {i.id: MappingConfig.from_dict(i.config or {}) for i in self.integrations}
+        self.configs: dict[int, MappingConfig | str] = {}
+        for integration in self.integrations:
+            try:
+                self.configs[integration.id] = MappingConfig.from_dict(integration.config or {})
+            except ValueError as e:  # a stored config SendGrid would refuse: its deliveries fail, others go on
+                self.configs[integration.id] = f"integration {integration.id} has an invalid mapping config: {e}"
         self.touched: set[int] = set()
 
     def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
@@ -75,6 +80,11 @@ def process_one(batch: Batch, event: Event) -> None:
         link_identity(batch, checked)
     for integration in batch.integrations:
         config = batch.configs[integration.id]
+        if isinstance(config, str):
+            batch.session.add(
+                Delivery(integration_id=integration.id, event_id=event.id, status=DeliveryStatus.FAILED, reason=config)
+            )
+            continue
         mapped = checked if config == DEFAULT_CONFIG else map_event(event.payload, config, received_at)
         delivery = Delivery(
             integration_id=integration.id,
@@ -111,6 +121,7 @@ def route(batch: Batch, integration: Integration, delivery: Delivery, mapped: Ma
 def queue(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent, email: str) -> None:
     session = batch.session
     config = batch.configs[integration.id]
+    assert isinstance(config, MappingConfig)
     contact = lock_contact(session, integration.id, email)
     if mapped.consent is not None:
         set_consent(contact, mapped.consent, mapped.timestamp)
@@ -219,9 +230,10 @@ def release_held(batch: Batch, mapped: MappedEvent) -> None:
     for delivery in held:
         integration = by_id.get(delivery.integration_id)
         event = batch.session.get(Event, delivery.event_id)
-        if integration is None or event is None:
+        config = batch.configs.get(delivery.integration_id)
+        if integration is None or event is None or not isinstance(config, MappingConfig):
             continue
-        remapped = map_event(event.payload, batch.configs[integration.id], event.received_at or utcnow())
+        remapped = map_event(event.payload, config, event.received_at or utcnow())
         if remapped.status != "mapped":
             delivery.status, delivery.reason = DeliveryStatus.SKIPPED, remapped.reason
             continue
