@@ -76,13 +76,17 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict], *index: str):
-    """INSERT ... ON CONFLICT (index) DO NOTHING, on PostgreSQL and SQLite alike."""
+def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict], *index: str) -> int:
+    """INSERT ... ON CONFLICT (index) DO NOTHING, on PostgreSQL and SQLite alike; returns rows inserted.
+
+    Counted with RETURNING: a multi-row INSERT's rowcount is -1 through psycopg 3.
+    """
     if not rows:
-        return None
+        return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=list(index))
-    return session.execute(stmt)
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=list(index)).returning(key)
+    return len(session.execute(stmt).all())
 
 
 def is_postgres(session: Session) -> bool:

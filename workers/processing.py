@@ -145,7 +145,7 @@ def count_order(session: Session, integration_id: int, email: str, mapped: Mappe
     """Store the order once per integration and order_id; True when it is new (so it adds to LTV)."""
     order = mapped.order
     assert order is not None
-    result = insert_ignoring_conflicts(
+    inserted = insert_ignoring_conflicts(
         session,
         Order.__table__,
         [
@@ -162,7 +162,7 @@ def count_order(session: Session, integration_id: int, email: str, mapped: Mappe
         "integration_id",
         "order_id",
     )
-    return bool(result is not None and result.rowcount)
+    return inserted == 1
 
 
 def lock_contact(session: Session, integration_id: int, email: str) -> Contact:

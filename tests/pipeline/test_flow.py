@@ -154,3 +154,19 @@ def test_page_event_of_a_known_user_updates_the_last_page_url(db, sandbox, integ
     )
     contact = sandbox.contact("page@example.com")
     assert contact["custom_fields"]["last_page_url"] == "https://shop.example/a"
+
+
+def test_an_order_seen_twice_counts_once_in_lifetime_value(db, sandbox, integration):
+    run_pipeline(db, sandbox, [identify("ltv@example.com", "u-ltv", 0) | {"anonymousId": "a-ltv"}])
+    order = {"order_id": "o1", "revenue": "19.90"}
+    run_pipeline(
+        db,
+        sandbox,
+        [
+            event("track", 4, anonymousId="a-ltv", event="Order Completed", properties=order),
+            event("track", 4, userId="u-ltv", event="order_completed", properties=order),
+            event("track", 6, userId="u-ltv", event="Order Completed", properties={"order_id": "o2", "total": 10}),
+        ],
+    )
+    run_pipeline(db, sandbox, [event("track", 7, userId="u-ltv", event="Order Completed", properties=order)])
+    assert sandbox.contact("ltv@example.com")["custom_fields"]["lifetime_value"] == 29.9
