@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from marshmallow import ValidationError
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mapping import MappingConfig, UnknownCustomField, contact_for_sendgrid
+from mapping import RESERVED_LIMITS, MappingConfig, UnknownCustomField, contact_for_sendgrid
+from mapping.contact import resolve_field_id
+from mapping.schemas import flatten_errors
 from models import (
     AttemptKind,
     Contact,
@@ -188,35 +191,47 @@ def consent_withdrawn(session: Session, integration_id: int, emails: list[str]) 
 
 
 def serialize(
-    session: Session, integration: Integration, client: SendGridClient, outgoing: list[Outgoing], report: FlushReport
+    session: Session,
+    integration: Integration,
+    client: SendGridClient,
+    outgoing: list[Outgoing],
+    report: FlushReport,
+    refresh: bool = True,
 ) -> None:
     """Serialize each contact once; custom fields with no id yet are created first (once per flush)."""
     missing = {name for out in outgoing for name in unknown_fields(out, integration.field_ids or {})}
-    if missing:
+    if missing and refresh:
         refresh_fields(session, integration, client, missing)
     for out in outgoing:
+        out.body = b""  # a contact that cannot be serialized now must not go out with an older body
         try:
             out.body = json.dumps(
                 contact_for_sendgrid(out.email, out.fields, integration.field_ids or {}), separators=(",", ":")
             ).encode()
         except UnknownCustomField as e:
-            for delivery in out.deliveries:
-                finish(delivery, DeliveryStatus.FAILED, f"custom field {e} could not be created in SendGrid")
-                report.failed += 1
+            fail(out.deliveries, f"custom field {e} could not be created in SendGrid", report)
+        except ValidationError as e:  # a patch that breaks SendGrid's rules: fail it alone, send the rest
+            fail(out.deliveries, f"invalid contact, not sent: {'; '.join(flatten_errors(e.messages))}", report)
 
 
 def unknown_fields(out: Outgoing, field_ids: dict) -> list[str]:
-    try:
-        contact_for_sendgrid(out.email, out.fields, field_ids)
-    except UnknownCustomField as e:
-        name = str(e.args[0]) if e.args else str(e)
-        return [name]
-    return []
+    """The custom fields of a contact with no id yet (cheap: no schema validation, that is serialize's job)."""
+    missing = []
+    for name in out.fields:
+        if name in RESERVED_LIMITS:
+            continue
+        try:
+            resolve_field_id(name, field_ids)
+        except UnknownCustomField:
+            missing.append(name)
+    return missing
 
 
 def refresh_fields(session: Session, integration: Integration, client: SendGridClient, names: set[str]) -> None:
     required = MappingConfig.from_dict(integration.config or {}).required_fields()
-    wanted = {name: required.get(name, "Text") for name in set(required) | names}
+    # The configured fields first, then the others in a stable order: resolve_fields stops at the first
+    # field it cannot create, which must not cost the configured ones their ids.
+    wanted = {**required, **{name: "Text" for name in sorted(names - set(required))}}
     resolution = resolve_fields(
         client, wanted, lambda a: record_attempt(session, integration.id, AttemptKind.FIELD_DEFINITIONS, a)
     )
@@ -337,10 +352,11 @@ def rejected(
         if chunk.fields_refreshed:
             fail(carried, f"SendGrid still rejects the custom fields after a refresh: {answer.message}", report)
             return []
-        names = {name for out in chunk.contacts for name in out.fields}
+        # Custom fields only: a reserved name (first_name ...) is not a custom field and cannot be created.
+        names = {name for out in chunk.contacts for name in out.fields if name not in RESERVED_LIMITS}
         integration.field_ids = {}
         refresh_fields(session, integration, client, names)
-        serialize(session, integration, client, chunk.contacts, report)
+        serialize(session, integration, client, chunk.contacts, report, refresh=False)  # refreshed just now
         return [Chunk(chunk.list_ids, [c for c in chunk.contacts if c.body], fields_refreshed=True)]
     if any("list" in str(e.get("field") or "").lower() for e in errors):
         pause_for_list(integration, answer, carried, report)
@@ -382,12 +398,15 @@ def note_rate_limit(integration: Integration, answer: SendGridResponse, now: dat
 def retry_later(
     carried: list[Delivery], answer: SendGridResponse, policy: RetryPolicy, now: datetime, report: FlushReport
 ) -> None:
+    # One jittered time for the whole request: its deliveries retry together, in one request and in order,
+    # instead of each drawing its own time and scattering into many small requests.
+    retry_at = policy.next_attempt(max((d.attempts for d in carried), default=0), now)
     for delivery in carried:
         if policy.expired(delivery.created_at, now):
             finish(delivery, DeliveryStatus.FAILED, f"gave up after {delivery.attempts} attempts: {answer.message}")
             report.failed += 1
         else:
-            delivery.next_attempt_at = policy.next_attempt(delivery.attempts, now)
+            delivery.next_attempt_at = retry_at
             delivery.reason = f"retrying after: {answer.message or answer.status}"
             report.retrying += 1
 
