@@ -109,12 +109,12 @@ def flush_round(
         return 0
     if not wait_for_rate_limit(integration, report):
         return 0
-    now = utcnow()
-    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     deliveries = list(
         session.scalars(
             select(Delivery)
-            .where(Delivery.integration_id == integration_id, Delivery.status == DeliveryStatus.QUEUED, due)
+            # Every queued delivery, retries included: backoff pauses the whole integration (paused_until), so
+            # a contact's newer patch can never overtake an older one that is waiting to be retried.
+            .where(Delivery.integration_id == integration_id, Delivery.status == DeliveryStatus.QUEUED)
             .order_by(Delivery.id)
             .limit(CLAIM_LIMIT)
             .with_for_update(skip_locked=True)
@@ -301,7 +301,7 @@ def send_chunk(
         hold(carried, "waiting: rate limited by SendGrid (429)")
         report.stopped = "rate_limited"
     elif answer.status is None or answer.status >= 500 or answer.status == 408:
-        retry_later(carried, answer, policy, now, report)
+        retry_later(integration, carried, answer, policy, now, report)
         report.stopped = "sendgrid_unavailable"
     else:
         fail(carried, f"SendGrid answered {answer.status}: {answer.message}", report)
@@ -396,11 +396,17 @@ def note_rate_limit(integration: Integration, answer: SendGridResponse, now: dat
 
 
 def retry_later(
-    carried: list[Delivery], answer: SendGridResponse, policy: RetryPolicy, now: datetime, report: FlushReport
+    integration: Integration,
+    carried: list[Delivery],
+    answer: SendGridResponse,
+    policy: RetryPolicy,
+    now: datetime,
+    report: FlushReport,
 ) -> None:
-    # One jittered time for the whole request: its deliveries retry together, in one request and in order,
-    # instead of each drawing its own time and scattering into many small requests.
+    # One jittered time for the whole integration: SendGrid is failing for the account, not for one request.
+    # Everything queued goes out together when the pause ends, in order, in as few requests as possible.
     retry_at = policy.next_attempt(max((d.attempts for d in carried), default=0), now)
+    integration.paused_until = retry_at
     for delivery in carried:
         if policy.expired(delivery.created_at, now):
             finish(delivery, DeliveryStatus.FAILED, f"gave up after {delivery.attempts} attempts: {answer.message}")

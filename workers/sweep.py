@@ -1,4 +1,4 @@
-"""The sweep: finds work whose trigger was lost, retries that are due, and held events past their window."""
+"""The sweep: finds work whose trigger was lost, integrations whose pause ended, held events past their window."""
 
 from __future__ import annotations
 
@@ -38,14 +38,13 @@ def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER) -> Sweep
         )
     )
     ready = or_(Integration.paused_until.is_(None), Integration.paused_until <= now)
-    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     result.integrations_to_flush = list(
         session.scalars(
             select(Integration.id).where(
                 Integration.status == IntegrationStatus.ACTIVE,
                 ready,
                 select(Delivery.id)
-                .where(Delivery.integration_id == Integration.id, Delivery.status == DeliveryStatus.QUEUED, due)
+                .where(Delivery.integration_id == Integration.id, Delivery.status == DeliveryStatus.QUEUED)
                 .exists(),
             )
         )

@@ -131,3 +131,19 @@ def test_timeouts_and_resets_back_off_then_arrive(db, sandbox, integration, faul
     assert {(d.status, d.attempts, d.status_code) for d in deliveries(db)} == {(DeliveryStatus.SUCCEEDED, 2, 202)}
     assert status_counts(db) == {"succeeded": len(BATCH)}
     assert sorted(c["email"] for c in sandbox.contacts()) == [email for email, _ in BATCH]
+
+
+def test_a_newer_patch_never_overtakes_an_older_one_waiting_for_a_retry(db, sandbox, integration, client_for):
+    """Backoff pauses the integration, not single deliveries: after it, old and new go out together, in order."""
+    queue_deliveries(db, integration.id, [("order@example.com", {"first_name": "Old"})])
+    sandbox.set_faults(error_rate=1, error_status=503, paths=CONTACTS_PATH)
+    policy = RetryPolicy(base_seconds=0.5, cap_seconds=0.5, window=timedelta(hours=1))
+    assert flush(db, integration.id, client_for, policy).stopped == "sendgrid_unavailable"
+    sandbox.clear_faults()
+    queue_deliveries(db, integration.id, [("order@example.com", {"first_name": "New"})])
+
+    drain(db, integration.id, client_for, policy)
+    settle_imports(db, sandbox, client_for)
+    assert [r["status"] for r in puts(sandbox)] == [503, 202]
+    assert puts(sandbox)[1]["contacts"] == 1
+    assert sandbox.contact("order@example.com")["first_name"] == "New"
