@@ -277,6 +277,50 @@ def stats(as_json: bool) -> None:
         click.echo(group + ": " + ", ".join(f"{k} {v}" for k, v in values.items()))
 
 
+class IsoTime(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        from datetime import UTC, datetime
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T03:00:00Z)", param, ctx)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option(
+    "--status", type=click.Choice(["failed", "import_errored", "skipped"]), default="failed", show_default=True
+)
+@click.option("--since", type=IsoTime(), help="Only deliveries last changed at or after this time.")
+@click.option("--until", type=IsoTime(), help="Only deliveries last changed at or before this time.")
+@click.option("--integration", "integration_id", type=int, help="Only this integration.")
+@click.option("--event-type", help="identify, page, track, or a track kind such as order_completed.")
+@click.option("--message-id", "message_ids", multiple=True, help="Only these events (repeatable).")
+@click.option("--remap", is_flag=True, help="Map the stored events again with the current configuration.")
+@click.option("--dry-run", is_flag=True, help="Count what would be replayed, change nothing.")
+def replay(status, since, until, integration_id, event_type, message_ids, remap, dry_run) -> None:
+    """Re-queue failed, import_errored or skipped deliveries through the normal pipeline."""
+    from workers.replay import ReplayFilter, replay_deliveries
+
+    ready_settings()
+    flt = ReplayFilter(status, since, until, integration_id, event_type, list(message_ids))
+    with session_scope() as session:
+        result = replay_deliveries(session, flt, remap=remap, dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    if dry_run:
+        click.echo(f"matched {result.matched} deliveries; dry run: nothing re-queued")
+        return
+    for integration in sorted(result.integrations):
+        trigger_flush(integration)
+    click.echo(f"matched {result.matched} deliveries, re-queued {result.requeued}")
+
+
 def _add_optional_commands() -> None:
     from sandbox.cli import sandbox_command
 
