@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from models import DeliveryStatus, Integration
 from tests.delivery.conftest import deliveries, drain, flush, process, puts, settle_imports, status_counts
 from tests.factories import event, identify
