@@ -1,30 +1,50 @@
 """Turn stored events into deliveries: map, resolve identity, keep field clocks, count orders once.
 
-`process_events` is what the Celery task `signal.process_events` runs; tests call it directly.
+`process_events` is what the Celery task `signal.process_events` runs; tests call it directly. It works a batch
+at a time: a fixed number of round trips per batch (events, identities, orders, contacts, then bulk writes),
+whatever the batch size; the per-event work is dictionary transforms in memory.
+
+Locks are taken in one order (orders, contacts, identities, each sorted by key), so two batches running at once
+wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
 from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Identity, Integration, Order
 from models.base import utcnow
-from models.db import insert_ignoring_conflicts
+from models.db import insert_ignoring_conflicts, is_postgres
 
 log = logging.getLogger(__name__)
 
-MAX_PROCESS_ATTEMPTS = 3  # an event whose processing crashes this often is set aside as failed (poison)
+MAX_PROCESS_ATTEMPTS = 5  # an event whose processing crashed (or was killed) this often is set aside as failed
 DEFAULT_CONFIG = MappingConfig()
+HELD_REASON = "waiting for an identify that gives the email"
+
+
+@dataclass
+class Item:
+    """One (event, integration) pair on its way to a delivery row."""
+
+    integration: Integration
+    mapped: MappedEvent
+    event_id: int
+    email: str | None = None
+    held: Delivery | None = None  # an existing held delivery being released
+    row: dict = field(default_factory=dict)
 
 
 class Batch:
-    """Per-call caches: integrations, their mapping configs, identity links seen in this batch."""
+    """Per-call state: integrations and their configs, identity links, locked contacts."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -35,160 +55,283 @@ class Batch:
                 self.configs[integration.id] = MappingConfig.from_dict(integration.config or {})
             except ValueError as e:  # a stored config SendGrid would refuse: its deliveries fail, others go on
                 self.configs[integration.id] = f"integration {integration.id} has an invalid mapping config: {e}"
+        self.links: dict[tuple[str, str], tuple[str, datetime]] = {}  # (kind, value) -> (email, linked_at)
+        self.looked_up: set[tuple[str, str]] = set()
+        self.new_links: set[tuple[str, str]] = set()
+        self.contacts: dict[tuple[int, str], Contact] = {}
+        self.new_orders: set[tuple[int, str]] = set()
         self.touched: set[int] = set()
 
-    def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
-        for kind, value in (("user", user_id), ("anonymous", anonymous_id)):
-            if value:
-                email = self.session.scalar(
-                    select(Identity.email).where(Identity.kind == kind, Identity.value == value)
+    def load_links(self, keys: set[tuple[str, str]]) -> None:
+        wanted = sorted(k for k in keys if k not in self.looked_up)
+        self.looked_up.update(wanted)
+        for start in range(0, len(wanted), 5000):
+            part = wanted[start : start + 5000]
+            rows = self.session.execute(
+                select(Identity.kind, Identity.value, Identity.email, Identity.linked_at).where(
+                    tuple_(Identity.kind, Identity.value).in_(part)
                 )
-                if email:
-                    return email
+            )
+            for kind, value, email, linked_at in rows:
+                self.links[(kind, value)] = (email, linked_at)
+
+    def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
+        self.load_links({k for k in (("user", user_id), ("anonymous", anonymous_id)) if k[1]})
+        for key in (("user", user_id), ("anonymous", anonymous_id)):
+            if key[1] and key in self.links:
+                return self.links[key][0]
         return None
+
+    def link(self, mapped: MappedEvent) -> None:
+        """Remember userId / anonymousId -> email; a newer identify re-links, an older one does not."""
+        at = mapped.timestamp or utcnow()
+        for key in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)):
+            if key[1] and (key not in self.links or at >= self.links[key][1]):
+                self.links[key] = (mapped.email, at)
+                self.new_links.add(key)
+
+    def lock_contacts(self, keys: set[tuple[int, str]]) -> None:
+        """Load the contacts, creating the new ones, locked until commit so field clocks never race."""
+        wanted = sorted(k for k in keys if k not in self.contacts)
+        if not wanted:
+            return
+        now = utcnow()
+        rows = [{"integration_id": i, "email": e, "fields": {}, "lifetime_value": Decimal(0),
+                 "suppressed": False, "updated_at": now} for i, e in wanted]  # fmt: skip
+        for start in range(0, len(rows), 5000):
+            insert_ignoring_conflicts(
+                self.session, Contact.__table__, rows[start : start + 5000], "integration_id", "email"
+            )
+        for start in range(0, len(wanted), 5000):
+            part = wanted[start : start + 5000]
+            query = (
+                select(Contact)
+                .where(tuple_(Contact.integration_id, Contact.email).in_(part))
+                .order_by(Contact.integration_id, Contact.email)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            for contact in self.session.scalars(query):
+                self.contacts[(contact.integration_id, contact.email)] = contact
+
+    def insert_orders(self, items: list[Item]) -> None:
+        """Store every order of the batch once; those stored now are new and add to lifetime value."""
+        rows = {}
+        for item in items:
+            order = item.mapped.order
+            if order is not None and item.email and item.mapped.status == "mapped":
+                rows.setdefault((item.integration.id, order.order_id), {
+                    "integration_id": item.integration.id, "email": item.email, "order_id": order.order_id,
+                    "revenue": order.revenue, "currency": order.currency,
+                    "ordered_at": item.mapped.timestamp or utcnow(), "created_at": utcnow(),
+                })  # fmt: skip
+        if not rows:
+            return
+        ordered = [rows[k] for k in sorted(rows)]
+        dialect = postgresql if is_postgres(self.session) else sqlite
+        for start in range(0, len(ordered), 5000):
+            stmt = (
+                dialect.insert(Order)
+                .values(ordered[start : start + 5000])
+                .on_conflict_do_nothing(index_elements=["integration_id", "order_id"])
+                .returning(Order.integration_id, Order.order_id)
+            )
+            self.new_orders.update((i, o) for i, o in self.session.execute(stmt))
+
+
+def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
+    """Count a processing attempt in its own committed transaction, so that a worker killed mid-batch
+    still leaves the count behind; events over the limit are set aside as failed (poison)."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            update(Event)
+            .where(Event.id.in_(event_ids), Event.status == EventStatus.RECEIVED)
+            .values(process_attempts=Event.process_attempts + 1)
+            .returning(Event.id, Event.process_attempts)
+        ).all()
+        poison = [i for i, attempts in rows if attempts > MAX_PROCESS_ATTEMPTS]
+        if poison:
+            conn.execute(
+                update(Event)
+                .where(Event.id.in_(poison))
+                .values(
+                    status=EventStatus.FAILED,
+                    processed_at=utcnow(),
+                    reason=f"set aside: processing did not finish in {MAX_PROCESS_ATTEMPTS} attempts "
+                    "(the worker crashed or was killed each time)",
+                )
+            )
+    return sorted(i for i, attempts in rows if attempts <= MAX_PROCESS_ATTEMPTS)
 
 
 def process_events(session: Session, event_ids: list[int]) -> set[int]:
     """Map the given received events into deliveries; returns the integrations that got queued work."""
-    query = select(Event).where(Event.id.in_(event_ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
+    if not event_ids:
+        return set()
+    ids = claim_attempt(session.get_bind(), list(event_ids))
+    query = select(Event).where(Event.id.in_(ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
     events = list(session.scalars(query.with_for_update(skip_locked=True)))
     if not events:
         return set()
     batch = Batch(session)
+    checked = {e.id: map_event(e.payload, DEFAULT_CONFIG, e.received_at or utcnow()) for e in events}
+    batch.load_links(
+        {k for m in checked.values() for k in (("user", m.user_id), ("anonymous", m.anonymous_id)) if k[1]}
+    )
+
+    items: list[Item] = []
+    done: list[Event] = []
     for event in events:
-        event.process_attempts += 1
         try:
-            with session.begin_nested():
-                process_one(batch, event)
-        except Exception as e:  # one bad event never stops the batch
+            items.extend(plan_event(batch, event, checked[event.id]))
+            done.append(event)
+        except Exception as e:  # one bad event never stops the batch; its attempt count sets it aside
             log.exception("processing event %s crashed (attempt %s)", event.id, event.process_attempts)
             if event.process_attempts >= MAX_PROCESS_ATTEMPTS:
-                event.status = EventStatus.FAILED
+                event.status, event.processed_at = EventStatus.FAILED, utcnow()
                 event.reason = f"processing crashed {event.process_attempts} times: {type(e).__name__}: {e}"[:2000]
+    for item in items:  # a visitor identified later in this same batch is no longer held
+        if item.email is None and item.mapped.status == "mapped":
+            item.email = batch.resolve_email(item.mapped.user_id, item.mapped.anonymous_id)
+    items.extend(held_to_release(batch))
+
+    batch.insert_orders(items)
+    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
+    for item in items:
+        decide(batch, item)
+    write(batch, items, done)
     return batch.touched
 
 
-def process_one(batch: Batch, event: Event) -> None:
-    received_at = event.received_at or utcnow()
-    checked = map_event(event.payload, DEFAULT_CONFIG, received_at)
+def plan_event(batch: Batch, event: Event, checked: MappedEvent) -> list[Item]:
     event.processed_at = utcnow()
+    event.type = checked.kind if event.type is None else event.type
     if checked.status == "rejected":
-        event.status = EventStatus.REJECTED
-        event.reason = checked.reason
-        return
+        event.status, event.reason = EventStatus.REJECTED, checked.reason
+        return []
     if checked.kind == "identify" and checked.email and checked.consent is not False:
-        link_identity(batch, checked)
+        batch.link(checked)
+    items = []
     for integration in batch.integrations:
         config = batch.configs[integration.id]
         if isinstance(config, str):
-            batch.session.add(
-                Delivery(integration_id=integration.id, event_id=event.id, status=DeliveryStatus.FAILED, reason=config)
-            )
+            items.append(Item(integration, checked, event.id, row={"status": DeliveryStatus.FAILED, "reason": config}))
             continue
-        mapped = checked if config == DEFAULT_CONFIG else map_event(event.payload, config, received_at)
-        delivery = Delivery(
-            integration_id=integration.id,
-            event_id=event.id,
-            kind=mapped.kind,
-            user_id=mapped.user_id,
-            anonymous_id=mapped.anonymous_id,
-            event_at=mapped.timestamp,
+        mapped = (
+            checked if config == DEFAULT_CONFIG else map_event(event.payload, config, event.received_at or utcnow())
         )
-        batch.session.add(delivery)
-        route(batch, integration, delivery, mapped)
-    if checked.kind == "identify" and checked.email:
-        release_held(batch, checked)
+        email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
+        items.append(Item(integration, mapped, event.id, email))
     event.status = EventStatus.PROCESSED
+    return items
 
 
-def route(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent) -> None:
-    """Decide a new delivery's status: skipped, held until an identify, or queued with its patch."""
-    email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
-    delivery.email = email
+def held_to_release(batch: Batch) -> list[Item]:
+    """Deliveries held in earlier batches for visitors this batch linked to an email, mapped again."""
+    users = sorted(v for k, v in batch.new_links if k == "user")
+    anonymous = sorted(v for k, v in batch.new_links if k == "anonymous")
+    if not users and not anonymous:
+        return []
+    keys = []
+    if users:
+        keys.append(Delivery.user_id.in_(users))
+    if anonymous:
+        keys.append(Delivery.anonymous_id.in_(anonymous))
+    rows = batch.session.execute(
+        select(Delivery, Event)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Delivery.status == DeliveryStatus.HELD, or_(*keys))
+        .order_by(Delivery.id)
+        .with_for_update(of=Delivery, skip_locked=True)
+    ).all()
+    by_id = {i.id: i for i in batch.integrations}
+    items = []
+    for delivery, event in rows:
+        integration, config = by_id.get(delivery.integration_id), batch.configs.get(delivery.integration_id)
+        if integration is None or not isinstance(config, MappingConfig):
+            continue
+        mapped = map_event(event.payload, config, event.received_at or utcnow())
+        email = batch.resolve_email(mapped.user_id, mapped.anonymous_id)
+        items.append(Item(integration, mapped, event.id, email, held=delivery))
+    return items
+
+
+def decide(batch: Batch, item: Item) -> None:
+    """A delivery's status and patch: failed, skipped, held until an identify, or queued."""
+    mapped, row = item.mapped, item.row
+    if row.get("status") == DeliveryStatus.FAILED:
+        return
+    contact = batch.contacts.get((item.integration.id, item.email)) if item.email else None
     if mapped.status == "rejected":  # a per-integration field mapping can reject what the default accepted
-        delivery.status, delivery.reason = DeliveryStatus.FAILED, mapped.reason
+        row.update(status=DeliveryStatus.FAILED, reason=mapped.reason)
     elif mapped.status == "skipped":
-        delivery.status, delivery.reason = DeliveryStatus.SKIPPED, mapped.reason
-        if email and mapped.consent is not None:
-            set_consent(lock_contact(batch.session, integration.id, email), mapped.consent, mapped.timestamp)
-            batch.touched.add(integration.id)
-    elif email is None:
-        delivery.status, delivery.reason = DeliveryStatus.HELD, "waiting for an identify that gives the email"
+        row.update(status=DeliveryStatus.SKIPPED, reason=mapped.reason)
+        if contact is not None and mapped.consent is not None:
+            set_consent(contact, mapped.consent, mapped.timestamp)
+            batch.touched.add(item.integration.id)
+    elif contact is None:
+        row.update(status=DeliveryStatus.HELD, reason=HELD_REASON)
     else:
-        queue(batch, integration, delivery, mapped, email)
+        patch_contact(batch, item, contact)
 
 
-def queue(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent, email: str) -> None:
-    session = batch.session
-    config = batch.configs[integration.id]
+def patch_contact(batch: Batch, item: Item, contact: Contact) -> None:
+    mapped, config = item.mapped, batch.configs[item.integration.id]
     assert isinstance(config, MappingConfig)
-    contact = lock_contact(session, integration.id, email)
     if mapped.consent is not None:
         set_consent(contact, mapped.consent, mapped.timestamp)
-    at = mapped.timestamp or utcnow()
     current = {k: tuple(v) for k, v in (contact.fields or {}).items()}
-    patch, state = newer_fields(current, dict(mapped.fields), at)
-    contact.fields = {k: list(v) for k, v in state.items()}
-    if mapped.order is not None and count_order(session, integration.id, email, mapped, at):
+    patch, state = newer_fields(current, dict(mapped.fields), mapped.timestamp or utcnow())
+    if patch:
+        contact.fields = {k: list(v) for k, v in state.items()}
+    order_key = (item.integration.id, mapped.order.order_id) if mapped.order else None
+    if order_key in batch.new_orders:
+        batch.new_orders.discard(order_key)  # counted once, even when the batch holds it twice
         contact.lifetime_value = Decimal(contact.lifetime_value or 0) + mapped.order.revenue
         patch[config.lifetime_value_field] = float(contact.lifetime_value)
-    delivery.email = email
     if not patch and mapped.kind != "identify":
-        delivery.status, delivery.reason = DeliveryStatus.SKIPPED, "superseded: a newer event already set these fields"
+        item.row.update(status=DeliveryStatus.SKIPPED, reason="superseded: a newer event already set these fields")
         return
-    delivery.patch = patch
-    delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
-    batch.touched.add(integration.id)
+    item.row.update(status=DeliveryStatus.QUEUED, reason=None, patch=patch)
+    batch.touched.add(item.integration.id)
 
 
-def count_order(session: Session, integration_id: int, email: str, mapped: MappedEvent, at: datetime) -> bool:
-    """Store the order once per integration and order_id; True when it is new (so it adds to LTV)."""
-    order = mapped.order
-    assert order is not None
-    inserted = insert_ignoring_conflicts(
-        session,
-        Order.__table__,
-        [
-            {
-                "integration_id": integration_id,
-                "email": email,
-                "order_id": order.order_id,
-                "revenue": order.revenue,
-                "currency": order.currency,
-                "ordered_at": at,
-                "created_at": utcnow(),
-            }
-        ],
-        "integration_id",
-        "order_id",
-    )
-    return inserted == 1
+def write(batch: Batch, items: list[Item], done: list[Event]) -> None:
+    """Everything the batch decided, in a handful of statements."""
+    session, now = batch.session, utcnow()
+    new_rows, held_updates = [], []
+    for item in items:
+        values = {"email": item.email, "patch": item.row.get("patch"), "status": item.row["status"],
+                  "reason": item.row.get("reason"), "updated_at": now}  # fmt: skip
+        if item.held is not None:
+            held_updates.append({"id": item.held.id, **values})
+            continue
+        new_rows.append({
+            "integration_id": item.integration.id, "event_id": item.event_id, "kind": item.mapped.kind,
+            "user_id": item.mapped.user_id, "anonymous_id": item.mapped.anonymous_id,
+            "event_at": item.mapped.timestamp, "attempts": 0, "replay_count": 0, "created_at": now, **values,
+        })  # fmt: skip
+    if new_rows:
+        session.execute(insert(Delivery), new_rows)
+    if held_updates:
+        session.execute(update(Delivery), held_updates)
+    if batch.new_links:
+        upsert_links(batch)
+    session.flush()  # contacts and events changed in memory
 
 
-def lock_contact(session: Session, integration_id: int, email: str) -> Contact:
-    """The contact row, created if new, locked until commit so field clocks never race."""
-    query = select(Contact).where(Contact.integration_id == integration_id, Contact.email == email)
-    contact = session.scalar(query.with_for_update())
-    if contact is None:
-        insert_ignoring_conflicts(
-            session,
-            Contact.__table__,
-            [
-                {
-                    "integration_id": integration_id,
-                    "email": email,
-                    "fields": {},
-                    "lifetime_value": Decimal(0),
-                    "suppressed": False,
-                    "updated_at": utcnow(),
-                }
-            ],
-            "integration_id",
-            "email",
+def upsert_links(batch: Batch) -> None:
+    rows = [{"kind": k, "value": v, "email": batch.links[(k, v)][0], "linked_at": batch.links[(k, v)][1]}
+            for k, v in sorted(batch.new_links)]  # fmt: skip
+    dialect = postgresql if is_postgres(batch.session) else sqlite
+    for start in range(0, len(rows), 5000):
+        stmt = dialect.insert(Identity).values(rows[start : start + 5000])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "value"],
+            set_={"email": stmt.excluded.email, "linked_at": stmt.excluded.linked_at},
+            where=Identity.linked_at <= stmt.excluded.linked_at,
         )
-        contact = session.scalar(query.with_for_update().execution_options(populate_existing=True))
-    assert contact is not None
-    return contact
+        batch.session.execute(stmt)
 
 
 def set_consent(contact: Contact, granted: bool, at: datetime | None) -> None:
@@ -198,43 +341,33 @@ def set_consent(contact: Contact, granted: bool, at: datetime | None) -> None:
     contact.consent, contact.consent_at = granted, at or utcnow()
 
 
-def link_identity(batch: Batch, mapped: MappedEvent) -> None:
-    """Remember userId / anonymousId -> email; a newer identify re-links, an older one does not."""
-    at = mapped.timestamp or utcnow()
-    for kind, value in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)):
-        if not value:
-            continue
-        found = batch.session.scalar(
-            select(Identity).where(Identity.kind == kind, Identity.value == value).with_for_update()
-        )
-        if found is None:
-            batch.session.add(Identity(kind=kind, value=value, email=mapped.email, linked_at=at))
-            batch.session.flush()
-        elif at >= found.linked_at:
-            found.email, found.linked_at = mapped.email, at
+# The single-delivery path, for replay.
 
 
-def release_held(batch: Batch, mapped: MappedEvent) -> None:
-    """Deliveries held for this visitor are mapped again now that the email is known."""
-    keys = []
-    if mapped.user_id:
-        keys.append(Delivery.user_id == mapped.user_id)
-    if mapped.anonymous_id:
-        keys.append(Delivery.anonymous_id == mapped.anonymous_id)
-    if not keys:
-        return
-    held = batch.session.scalars(
-        select(Delivery).where(Delivery.status == DeliveryStatus.HELD, or_(*keys)).order_by(Delivery.id)
-    ).all()
-    by_id = {i.id: i for i in batch.integrations}
-    for delivery in held:
-        integration = by_id.get(delivery.integration_id)
-        event = batch.session.get(Event, delivery.event_id)
-        config = batch.configs.get(delivery.integration_id)
-        if integration is None or event is None or not isinstance(config, MappingConfig):
-            continue
-        remapped = map_event(event.payload, config, event.received_at or utcnow())
-        if remapped.status != "mapped":
-            delivery.status, delivery.reason = DeliveryStatus.SKIPPED, remapped.reason
-            continue
-        queue(batch, integration, delivery, remapped, mapped.email)
+def lock_contact(session: Session, integration_id: int, email: str) -> Contact:
+    batch = Batch(session)
+    batch.lock_contacts({(integration_id, email)})
+    return batch.contacts[(integration_id, email)]
+
+
+def count_order(session: Session, integration_id: int, email: str, mapped: MappedEvent, at: datetime) -> bool:
+    """Store the order once per integration and order_id; True when it is new (so it adds to LTV)."""
+    order = mapped.order
+    assert order is not None
+    row = {"integration_id": integration_id, "email": email, "order_id": order.order_id, "revenue": order.revenue,
+           "currency": order.currency, "ordered_at": at, "created_at": utcnow()}  # fmt: skip
+    return insert_ignoring_conflicts(session, Order.__table__, [row], "integration_id", "order_id") == 1
+
+
+def route(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent) -> None:
+    """Decide one existing delivery again (a replay of a skipped event, say), as a batch of one."""
+    email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
+    item = Item(integration, mapped, delivery.event_id, email)
+    batch.insert_orders([item])
+    if email:
+        batch.lock_contacts({(integration.id, email)})
+    decide(batch, item)
+    delivery.email = email
+    delivery.status, delivery.reason = item.row["status"], item.row.get("reason")
+    if "patch" in item.row:
+        delivery.patch = item.row["patch"]

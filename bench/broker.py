@@ -1,0 +1,77 @@
+"""Publishing raw bodies fast (parallel publishers with confirms) and the bare-consumer ceiling."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+
+from kombu import Connection, Consumer, Producer
+
+from workers.wire import declare, events_exchange, events_queue
+
+
+def _publish_slice(args: tuple[str, list[bytes]]) -> int:
+    url, bodies = args
+    with Connection(url, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.default_channel, exchange=events_exchange)
+        for body in bodies:
+            message_id = json.loads(body)["messageId"]
+            producer.publish(body, routing_key="bench", content_type="application/json",
+                             content_encoding="utf-8", delivery_mode=2, message_id=message_id)  # fmt: skip
+    return len(bodies)
+
+
+def publish(url: str, bodies: list[bytes], publishers: int = 4) -> float:
+    """Publish every body with confirms from `publishers` processes; returns the seconds it took."""
+    with Connection(url) as conn:
+        declare(conn)
+    slices = [(url, bodies[i::publishers]) for i in range(publishers)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(publishers) as pool:
+        assert sum(pool.map(_publish_slice, slices)) == len(bodies)
+    return time.perf_counter() - started
+
+
+def publish_paced(url: str, bodies: list[bytes], rate: float) -> dict[str, float]:
+    """Publish at a fixed rate; returns messageId -> epoch time of its publish."""
+    sent: dict[str, float] = {}
+    with Connection(url, transport_options={"confirm_publish": True}) as conn:
+        declare(conn)
+        producer = Producer(conn.default_channel, exchange=events_exchange)
+        started = time.perf_counter()
+        for n, body in enumerate(bodies):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            message_id = json.loads(body)["messageId"]
+            sent[message_id] = time.time()
+            producer.publish(body, routing_key="bench", content_type="application/json",
+                             delivery_mode=2, message_id=message_id)  # fmt: skip
+    return sent
+
+
+def bare_drain(url: str, expected: int, timeout: float = 600) -> float:
+    """Drain `expected` messages from the events queue with a plain kombu consumer; returns messages/s."""
+    count = 0
+
+    def on_message(message) -> None:
+        nonlocal count
+        count += 1
+        message.ack()
+
+    with Connection(url) as conn:
+        consumer = Consumer(conn.channel(), queues=[events_queue], on_message=on_message)
+        consumer.qos(prefetch_count=1000)
+        with consumer:
+            conn.drain_events(timeout=30)  # the first message starts the clock
+            started = time.perf_counter()
+            first = count
+            deadline = started + timeout
+            while count < expected and time.perf_counter() < deadline:
+                try:
+                    conn.drain_events(timeout=5)
+                except TimeoutError:
+                    break
+            elapsed = time.perf_counter() - started
+    return (count - first) / elapsed if elapsed > 0 else 0.0

@@ -1,0 +1,231 @@
+"""End-to-end benchmark: the real pipeline on local RabbitMQ, PostgreSQL and the sandbox (150 ms per request).
+
+    .venv/bin/python -m bench.pipeline [--events 200000] [--latency-events 15000]
+
+Prints: end-to-end events/s (first publish to all deliveries out of `queued`), the bare kombu consumer's drain
+rate on the same queue and the ratio, p50/p95 publish->SendGrid-request latency at 1,000 events/s, SendGrid
+requests per 10,000 events, database rows written per event, and the peak memory of each process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from bench import broker, workload
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+KEY = "SG.SandboxDemoKeyPublic00.signal-sendgrid-sandbox-demo-key-not-secret"
+LIST_ID = "5f3c1a2e-8d4b-4c6a-9e7f-0a1b2c3d4e5f"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident memory, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class Stack:
+    """A database, a vhost, the sandbox, ingest and a Celery worker, all of this run's own."""
+
+    def __init__(self, label: str) -> None:
+        self.db_name = f"signal_bench_{label}"
+        self.vhost = f"signal_bench_{label}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs = ROOT / "bench" / "results" / label
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + self.db_name
+        self.broker_url = f"{AMQP}/{self.vhost}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.dsn,
+            "BROKER_URL": self.broker_url,
+            "SENDGRID_API_URL": f"http://127.0.0.1:{self.port}",
+            "SIGNAL_SECRET_KEY": "bench-secret",
+            "SIGNAL_HOME": str(self.logs),
+        }
+
+    def __enter__(self) -> Stack:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", self.vhost], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"], check=True
+        )
+        self.cli("db", "upgrade")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", self.vhost], check=False)
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([str(BIN / "signal-sendgrid"), *args], env=self.env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"signal-sendgrid {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> None:
+        with open(self.logs / f"{name}.log", "wb") as log:
+            self.procs[name] = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def start_sandbox(self, latency_ms: int) -> None:
+        self.start("sandbox", str(BIN / "signal-sendgrid"), "sandbox", "--port", str(self.port),
+                   "--latency-ms", str(latency_ms), "--rate-limit", "1000000", "--apply-delay", "0")  # fmt: skip
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the sandbox did not start")
+
+    def start_pipeline(self, concurrency: int) -> None:
+        self.start("ingest", str(BIN / "signal-sendgrid"), "ingest")
+        self.start("worker", str(BIN / "celery"), "-A", "workers", "worker", "-B", "-l", "WARNING",
+                   "-c", str(concurrency), "-s", str(self.logs / "beat-schedule"))  # fmt: skip
+
+    def peak_memory(self) -> dict[str, float]:
+        peaks = {}
+        for name, proc in self.procs.items():
+            peaks[name] = peak_rss_mb(proc.pid)
+            for n, child in enumerate(children(proc.pid)):
+                peaks[f"{name}.child{n}"] = peak_rss_mb(child)
+        return peaks
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with psycopg.connect(self.dsn.replace("+psycopg", ""), autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def backlog(self) -> tuple[int, int]:
+        ((received,),) = self.query("SELECT count(*) FROM events WHERE status = 'received'")
+        ((queued,),) = self.query("SELECT count(*) FROM deliveries WHERE status = 'queued'")
+        return received, queued
+
+    def rows_written(self) -> int:
+        ((n,),) = self.query("SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables")
+        return int(n)
+
+
+def wait_drained(stack: Stack, expected_events: int, timeout: float) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ((stored,),) = stack.query("SELECT count(*) FROM events")
+        received, queued = stack.backlog()
+        if stored >= expected_events and received == 0 and queued == 0:
+            return time.time()
+        time.sleep(0.2)
+    raise RuntimeError(f"not drained after {timeout}s: stored {stored}, received {received}, queued {queued}")
+
+
+def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> dict:
+    label = uuid.uuid4().hex[:8]
+    bodies = workload.events(events)
+    figures: dict = {"events": events, "concurrency": concurrency, "sendgrid_latency_ms": latency_ms}
+    with Stack(label) as stack:
+        stack.start_sandbox(latency_ms)
+        stack.cli("install", "--api-key", KEY, "--default-list-id", LIST_ID)
+
+        # The ceiling: a bare kombu consumer draining the same queue.
+        broker.publish(stack.broker_url, bodies)
+        figures["bare_consumer_per_s"] = round(broker.bare_drain(stack.broker_url, len(bodies)))
+
+        # End to end: first publish to every delivery out of `queued`.
+        rows_before = stack.rows_written()
+        stack.start_pipeline(concurrency)
+        time.sleep(3)  # let the worker boot, so its start-up is not counted
+        started = time.time()
+        figures["publish_s"] = round(broker.publish(stack.broker_url, bodies), 2)
+        finished = wait_drained(stack, events, timeout=1800)
+        figures["end_to_end_s"] = round(finished - started, 2)
+        figures["end_to_end_per_s"] = round(events / (finished - started))
+        figures["ratio_to_bare_consumer"] = round(figures["end_to_end_per_s"] / figures["bare_consumer_per_s"], 3)
+        time.sleep(1.5)  # PostgreSQL publishes table statistics asynchronously
+        figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
+        ((puts,),) = stack.query("SELECT count(*) FROM delivery_attempts WHERE kind = 'upsert'")
+        ((contacts,),) = stack.query(
+            "SELECT count(DISTINCT email) FROM deliveries WHERE status IN ('sent', 'succeeded')"
+        )
+        figures["sendgrid_requests"] = puts
+        figures["sendgrid_requests_per_10k_events"] = round(puts * 10_000 / events, 2)
+        figures["distinct_contacts_sent"] = contacts
+        figures["deliveries_by_status"] = dict(stack.query("SELECT status, count(*) FROM deliveries GROUP BY status"))
+
+        # Latency at a fixed offered load, every user known.
+        if latency_events:
+            broker.publish(stack.broker_url, workload.identifies())
+            wait_drained(stack, events + 20_000, timeout=600)
+            paced = workload.events(latency_events, seed=11, prefix="lat")
+            sent = broker.publish_paced(stack.broker_url, paced, rate=1000)
+            wait_drained(stack, events + 20_000 + latency_events, timeout=600)
+            rows = stack.query(
+                "SELECT e.message_id, extract(epoch FROM a.created_at) - a.latency_ms / 1000.0 "
+                "FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_attempts a ON a.id = d.attempt_id "
+                "WHERE e.message_id LIKE 'lat-%%'"
+            )
+            waits = sorted(float(t) - sent[m] for m, t in rows if m in sent)
+            figures["latency_events_measured"] = len(waits)
+            figures["latency_p50_s"] = round(statistics.median(waits), 3)
+            figures["latency_p95_s"] = round(waits[int(len(waits) * 0.95) - 1], 3)
+        figures["peak_memory_mb"] = {k: round(v, 1) for k, v in stack.peak_memory().items()}
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--latency-events", type=int, default=15_000)
+    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--sendgrid-latency-ms", type=int, default=150)
+    args = parser.parse_args()
+    figures = run(args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms)
+    out = ROOT / "bench" / "results" / "latest.json"
+    out.write_text(json.dumps(figures, indent=2, default=str))
+    print(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
