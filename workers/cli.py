@@ -323,8 +323,10 @@ def replay(status, since, until, integration_id, event_type, message_ids, remap,
 
 def _add_optional_commands() -> None:
     from sandbox.cli import sandbox_command
+    from workers.api_cli import api_command
 
     main.add_command(sandbox_command)
+    main.add_command(api_command)
 
 
 _add_optional_commands()

@@ -1,0 +1,52 @@
+"""`signal-sendgrid api` as a process: refuses to start without a token, serves the API with one."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from tests.api.conftest import TOKEN, seed_body
+from tests.fixtures.processes import BIN, cli, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_command_refuses_to_start_without_a_token(service_env):
+    result = cli({**service_env, "SIGNAL_ADMIN_TOKEN": ""}, "api", "--port", "1", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: SIGNAL_ADMIN_TOKEN is not set: the admin API needs a bearer token to require"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_the_command_serves_the_seed_install(processes, service_env, sandbox, db):
+    port = free_port()
+    processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN}
+    processes.start("api", str(BIN / "signal-sendgrid"), "api", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: answers(base + "/openapi.json"), timeout=30, what="the API to answer")
+
+    answer = requests.post(
+        base + "/v1/admin/integration-catalog/sendgrid/install",
+        data=seed_body(sandbox.key, sandbox.list_id),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    assert sandbox.key not in answer.text
+    assert requests.get(base + "/v1/admin/stats", timeout=10).status_code == 401

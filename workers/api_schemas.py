@@ -1,0 +1,228 @@
+"""Marshmallow schemas of the admin HTTP API's request and response bodies.
+
+Every string that reaches PostgreSQL or an HTTP header is bounded and free of control characters and lone
+surrogates: PostgreSQL rejects NUL, and a key that cannot be encoded as a header must be a 400, not a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from mapping import MappingConfig
+from models import DeliveryStatus
+
+MAX_BATCH = 500  # events per POST /v1/events
+MAX_INT = 2**63 - 1  # ids are BIGINT
+REPLAYABLE = ("failed", "import_errored", "skipped")
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def printable(value: str) -> None:
+    """No control characters (NUL among them) and no lone surrogates: text that stores and prints safely."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValidationError("must not contain control characters")
+
+
+def shortstr(value: str) -> None:
+    """An AMQP short string (message id, routing key) holds at most 255 bytes."""
+    if len(value.encode("utf-8", "surrogatepass")) > 255:
+        raise ValidationError("must be at most 255 bytes in UTF-8")
+
+
+def text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length), printable], **kwargs)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class InstallConfigSchema(StrictSchema):
+    api_key = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=200),
+            validate.Regexp(r"[\x21-\x7e]+\Z", error="must be printable ASCII without spaces (SG.xxx)"),
+        ],
+        load_only=True,
+        metadata={"description": "SendGrid API key with Marketing read/write scopes. Stored encrypted."},
+    )
+    default_list_id = text(64, load_default=None, metadata={"description": "List to add identified contacts to."})
+    trait_fields = fields.Dict(
+        data_key="fields",
+        keys=text(100),
+        values=fields.String(),
+        load_default=dict,
+        metadata={"description": "Trait name -> SendGrid custom field name (created when missing)."},
+    )
+    user_id_field = fields.String(metadata={"description": "Custom field of the user id (signal_user_id)."})
+    unsubscribe_group_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    require_consent = fields.Boolean(load_default=False)
+    region = fields.String(load_default="us", validate=validate.OneOf(["us", "eu"]))
+
+    @validates_schema
+    def mapping_is_valid(self, data: dict, **_kwargs) -> None:
+        """Check custom field names now, before any request to SendGrid."""
+        options = {
+            "trait_fields": data.get("trait_fields") or {},
+            "require_consent": data.get("require_consent", False),
+        }
+        if "user_id_field" in data:
+            options["user_id_field"] = data["user_id_field"]
+        try:
+            MappingConfig.from_dict(options)
+        except ValueError as e:
+            where = "user_id_field" if str(e).startswith("user_id_field") else "fields"
+            raise ValidationError(str(e), field_name=where) from e
+
+
+class InstallSchema(StrictSchema):
+    """The body of the product page's "API Setup" curl."""
+
+    name = text(100, load_default="SendGrid")
+    variant = text(50, load_default="default")
+    config = fields.Nested(InstallConfigSchema, required=True)
+    delivery_mode = fields.String(
+        load_default="server_side",
+        validate=validate.OneOf(["server_side"], error="only server_side is supported"),
+    )
+
+
+class IntegrationSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    variant = fields.String()
+    delivery_mode = fields.String()
+    status = fields.String(metadata={"description": "active, paused or auth_failed"})
+    status_reason = fields.String(allow_none=True, metadata={"description": "What to do when not active."})
+    api_key = fields.String(metadata={"description": "The key masked (SG.…wxyz); never the key."})
+    api_url = fields.String()
+    default_list_id = fields.String(allow_none=True)
+    field_ids = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "name -> id"})
+    created_at = fields.DateTime()
+
+
+class InstalledSchema(IntegrationSchema):
+    created_fields = fields.List(fields.String(), metadata={"description": "Custom fields created by the install."})
+    warnings = fields.List(fields.String())
+
+
+class DeliveriesQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf([s.value for s in DeliveryStatus]))
+    integration_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    event_type = text(100)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class DeliverySchema(Schema):
+    id = fields.Integer()
+    time = fields.DateTime()
+    integration_id = fields.Integer()
+    event_type = fields.String(allow_none=True)
+    kind = fields.String(allow_none=True)
+    message_id = fields.String()
+    email = fields.String(allow_none=True)
+    status = fields.String()
+    status_code = fields.Integer(allow_none=True)
+    attempts = fields.Integer()
+    replays = fields.Integer()
+    job_id = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class DeliveryPageSchema(Schema):
+    items = fields.List(fields.Nested(DeliverySchema))
+    page = fields.Integer()
+    page_size = fields.Integer()
+    has_more = fields.Boolean(metadata={"description": "Whether the next page has rows."})
+
+
+def moment(description: str) -> fields.AwareDateTime:
+    # Naive times are UTC; the range keeps every value convertible and storable.
+    return fields.AwareDateTime(
+        default_timezone=UTC,
+        validate=validate.Range(min=EARLIEST, max=LATEST),
+        metadata={"description": description},
+    )
+
+
+class ReplaySchema(StrictSchema):
+    status = fields.String(load_default="failed", validate=validate.OneOf(REPLAYABLE))
+    since = moment("Only deliveries last changed at or after this time.")
+    until = moment("Only deliveries last changed at or before this time.")
+    integration_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    event_type = text(100)
+    message_ids = fields.List(text(200), load_default=list, validate=validate.Length(max=10_000))
+    remap = fields.Boolean(load_default=False, metadata={"description": "Map the stored event again first."})
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "Count only; change nothing."})
+
+    @validates_schema
+    def since_before_until(self, data: dict, **_kwargs) -> None:
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("must not be before since", field_name="until")
+
+
+class ReplayResultSchema(Schema):
+    matched = fields.Integer()
+    requeued = fields.Integer()
+    dry_run = fields.Boolean()
+
+
+class StatsSchema(Schema):
+    events = fields.Dict(keys=fields.String(), values=fields.Integer())
+    deliveries = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class EventEnvelopeSchema(Schema):
+    """What the API checks of an event; everything else is the pipeline's to validate and record."""
+
+    class Meta:
+        unknown = "include"
+
+    # AMQP shortstr limits (255 bytes) and the inbox's message id column (200 characters).
+    messageId = fields.String(  # noqa: N815 - the wire name
+        required=True, validate=[validate.Length(min=1, max=200), printable, shortstr]
+    )
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=100), printable, shortstr])
+
+
+class EventBatchSchema(StrictSchema):
+    batch = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class AcceptedSchema(Schema):
+    accepted = fields.Integer(metadata={"description": "Events the broker confirmed."})
+
+
+EVENT_JSON_SCHEMA = {
+    "type": "object",
+    "required": ["messageId", "type"],
+    "properties": {
+        "messageId": {"type": "string", "minLength": 1, "maxLength": 200},
+        "type": {"type": "string", "minLength": 1, "maxLength": 100},
+    },
+    "additionalProperties": True,
+    "description": "A Datafly event (see the wire contract); published as is.",
+}
+EVENTS_BODY_JSON_SCHEMA = {
+    "anyOf": [
+        {"$ref": "#/components/schemas/Event"},
+        {
+            "type": "object",
+            "required": ["batch"],
+            "properties": {
+                "batch": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH,
+                    "items": {"$ref": "#/components/schemas/Event"},
+                }
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
