@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from mapping.coerce import RESERVED_LIMITS, to_number
-from mapping.schemas import ContactSchema
+from mapping.schemas import CONTACT_SCHEMA
 
 
 class UnknownCustomField(KeyError):
@@ -50,4 +50,4 @@ def contact_for_sendgrid(email: str, fields: Mapping[str, object], field_ids: Ma
             custom[resolve_field_id(name, field_ids)] = value
     if custom:
         contact["custom_fields"] = custom
-    return ContactSchema().load(contact)
+    return CONTACT_SCHEMA.load(contact)

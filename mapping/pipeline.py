@@ -31,7 +31,7 @@ from mapping.rules import (
     track_kind,
     traits_email,
 )
-from mapping.schemas import EventSchema, normalize_email
+from mapping.schemas import EVENT_SCHEMA, normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def map_event(payload: object, config: MappingConfig, received_at: datetime) -> 
 
 
 def _map(payload: object, config: MappingConfig, received_at: datetime) -> MappedEvent:
-    data, problems = EventSchema().load_or_errors(payload)
+    data, problems = EVENT_SCHEMA.load_or_errors(payload)
     message_id = data.get("message_id")
     if not isinstance(payload, Mapping):
         return _rejected(problems[0], None)

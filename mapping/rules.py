@@ -17,7 +17,7 @@ from decimal import Decimal
 from mapping.coerce import CUSTOM_TEXT_LIMIT, RESERVED_LIMITS, coerce, describe, format_date, to_text
 from mapping.config import MappingConfig
 from mapping.result import Order
-from mapping.schemas import OrderPropertiesSchema, TraitsSchema
+from mapping.schemas import ORDER_PROPERTIES_SCHEMA, TRAITS_SCHEMA
 
 # Reserved contact field -> trait keys that feed it, first present wins (snake_case is Datafly's, camelCase
 # is the Segment spelling some SDKs still send).
@@ -89,7 +89,7 @@ def traits_email(raw_traits: object, path: str) -> tuple[dict, str | None, list[
     """(traits, normalised email, problems) for identify `traits` or `context.traits`."""
     if raw_traits is None:
         return {}, None, []
-    traits, problems = TraitsSchema().load_or_errors(raw_traits, path)
+    traits, problems = TRAITS_SCHEMA.load_or_errors(raw_traits, path)
     return traits, traits.get("email"), problems
 
 
@@ -147,7 +147,7 @@ def map_order_completed(raw_properties: object, timestamp: datetime, config: Map
     """The order for the worker's lifetime value, and last_purchase_at (the event's UTC date)."""
     if raw_properties is None:
         raw_properties = {}
-    properties, problems = OrderPropertiesSchema().load_or_errors(raw_properties, "properties")
+    properties, problems = ORDER_PROPERTIES_SCHEMA.load_or_errors(raw_properties, "properties")
     revenue = properties.get("revenue")
     if revenue is not None:  # revenue present and valid: a broken `total` does not matter
         problems = [p for p in problems if not p.startswith("properties.total:")]

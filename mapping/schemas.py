@@ -285,3 +285,11 @@ class ContactSchema(BaseSchema):
     postal_code = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["postal_code"]))
     country = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["country"]))
     custom_fields = fields.Dict(keys=fields.String(), values=fields.Raw(validate=_custom_value))
+
+
+# Schemas hold no per-call state (marshmallow 4 has no context), and building one deep-copies its declared
+# fields: one instance each serves every call.
+EVENT_SCHEMA = EventSchema()
+TRAITS_SCHEMA = TraitsSchema()
+ORDER_PROPERTIES_SCHEMA = OrderPropertiesSchema()
+CONTACT_SCHEMA = ContactSchema()

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
-from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Identity, Integration, Order
+from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, Order, bulk
 from models.base import utcnow
-from models.db import insert_ignoring_conflicts, is_postgres
+from models.db import insert_ignoring_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +64,14 @@ class Batch:
     def load_links(self, keys: set[tuple[str, str]]) -> None:
         wanted = sorted(k for k in keys if k not in self.looked_up)
         self.looked_up.update(wanted)
-        for start in range(0, len(wanted), 5000):
-            part = wanted[start : start + 5000]
-            rows = self.session.execute(
-                select(Identity.kind, Identity.value, Identity.email, Identity.linked_at).where(
-                    tuple_(Identity.kind, Identity.value).in_(part)
-                )
-            )
-            for kind, value, email, linked_at in rows:
-                self.links[(kind, value)] = (email, linked_at)
+        for kind, value, email, linked_at in bulk.load_identities(self.session, wanted):
+            self.links[(kind, value)] = (email, linked_at)
 
     def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
-        self.load_links({k for k in (("user", user_id), ("anonymous", anonymous_id)) if k[1]})
-        for key in (("user", user_id), ("anonymous", anonymous_id)):
+        keys = (("user", user_id), ("anonymous", anonymous_id))
+        if any(k[1] and k not in self.looked_up for k in keys):
+            self.load_links({k for k in keys if k[1]})
+        for key in keys:
             if key[1] and key in self.links:
                 return self.links[key][0]
         return None
@@ -93,26 +87,8 @@ class Batch:
     def lock_contacts(self, keys: set[tuple[int, str]]) -> None:
         """Load the contacts, creating the new ones, locked until commit so field clocks never race."""
         wanted = sorted(k for k in keys if k not in self.contacts)
-        if not wanted:
-            return
-        now = utcnow()
-        rows = [{"integration_id": i, "email": e, "fields": {}, "lifetime_value": Decimal(0),
-                 "suppressed": False, "updated_at": now} for i, e in wanted]  # fmt: skip
-        for start in range(0, len(rows), 5000):
-            insert_ignoring_conflicts(
-                self.session, Contact.__table__, rows[start : start + 5000], "integration_id", "email"
-            )
-        for start in range(0, len(wanted), 5000):
-            part = wanted[start : start + 5000]
-            query = (
-                select(Contact)
-                .where(tuple_(Contact.integration_id, Contact.email).in_(part))
-                .order_by(Contact.integration_id, Contact.email)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            for contact in self.session.scalars(query):
-                self.contacts[(contact.integration_id, contact.email)] = contact
+        for contact in bulk.lock_contacts(self.session, wanted) if wanted else []:
+            self.contacts[(contact.integration_id, contact.email)] = contact
 
     def insert_orders(self, items: list[Item]) -> None:
         """Store every order of the batch once; those stored now are new and add to lifetime value."""
@@ -125,18 +101,8 @@ class Batch:
                     "revenue": order.revenue, "currency": order.currency,
                     "ordered_at": item.mapped.timestamp or utcnow(), "created_at": utcnow(),
                 })  # fmt: skip
-        if not rows:
-            return
-        ordered = [rows[k] for k in sorted(rows)]
-        dialect = postgresql if is_postgres(self.session) else sqlite
-        for start in range(0, len(ordered), 5000):
-            stmt = (
-                dialect.insert(Order)
-                .values(ordered[start : start + 5000])
-                .on_conflict_do_nothing(index_elements=["integration_id", "order_id"])
-                .returning(Order.integration_id, Order.order_id)
-            )
-            self.new_orders.update((i, o) for i, o in self.session.execute(stmt))
+        if rows:
+            self.new_orders.update(bulk.insert_orders(self.session, [rows[k] for k in sorted(rows)]))
 
 
 def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
@@ -180,16 +146,17 @@ def process_events(session: Session, event_ids: list[int]) -> set[int]:
     )
 
     items: list[Item] = []
-    done: list[Event] = []
+    outcomes: dict[int, tuple[EventStatus, str | None]] = {}
     for event in events:
         try:
-            items.extend(plan_event(batch, event, checked[event.id]))
-            done.append(event)
+            items.extend(plan_event(batch, event, checked[event.id], outcomes))
         except Exception as e:  # one bad event never stops the batch; its attempt count sets it aside
             log.exception("processing event %s crashed (attempt %s)", event.id, event.process_attempts)
+            outcomes.pop(event.id, None)
+            items = [i for i in items if i.event_id != event.id]
             if event.process_attempts >= MAX_PROCESS_ATTEMPTS:
-                event.status, event.processed_at = EventStatus.FAILED, utcnow()
-                event.reason = f"processing crashed {event.process_attempts} times: {type(e).__name__}: {e}"[:2000]
+                reason = f"processing crashed {event.process_attempts} times: {type(e).__name__}: {e}"[:2000]
+                outcomes[event.id] = (EventStatus.FAILED, reason)
     for item in items:  # a visitor identified later in this same batch is no longer held
         if item.email is None and item.mapped.status == "mapped":
             item.email = batch.resolve_email(item.mapped.user_id, item.mapped.anonymous_id)
@@ -199,15 +166,15 @@ def process_events(session: Session, event_ids: list[int]) -> set[int]:
     batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
     for item in items:
         decide(batch, item)
-    write(batch, items, done)
+    write(batch, items, outcomes)
     return batch.touched
 
 
-def plan_event(batch: Batch, event: Event, checked: MappedEvent) -> list[Item]:
-    event.processed_at = utcnow()
-    event.type = checked.kind if event.type is None else event.type
+def plan_event(
+    batch: Batch, event: Event, checked: MappedEvent, outcomes: dict[int, tuple[EventStatus, str | None]]
+) -> list[Item]:
     if checked.status == "rejected":
-        event.status, event.reason = EventStatus.REJECTED, checked.reason
+        outcomes[event.id] = (EventStatus.REJECTED, checked.reason)
         return []
     if checked.kind == "identify" and checked.email and checked.consent is not False:
         batch.link(checked)
@@ -222,7 +189,7 @@ def plan_event(batch: Batch, event: Event, checked: MappedEvent) -> list[Item]:
         )
         email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
         items.append(Item(integration, mapped, event.id, email))
-    event.status = EventStatus.PROCESSED
+    outcomes[event.id] = (EventStatus.PROCESSED, None)
     return items
 
 
@@ -245,6 +212,7 @@ def held_to_release(batch: Batch) -> list[Item]:
         .with_for_update(of=Delivery, skip_locked=True)
     ).all()
     by_id = {i.id: i for i in batch.integrations}
+    batch.load_links({k for d, _ in rows for k in (("user", d.user_id), ("anonymous", d.anonymous_id)) if k[1]})
     items = []
     for delivery, event in rows:
         integration, config = by_id.get(delivery.integration_id), batch.configs.get(delivery.integration_id)
@@ -296,7 +264,7 @@ def patch_contact(batch: Batch, item: Item, contact: Contact) -> None:
     batch.touched.add(item.integration.id)
 
 
-def write(batch: Batch, items: list[Item], done: list[Event]) -> None:
+def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus, str | None]]) -> None:
     """Everything the batch decided, in a handful of statements."""
     session, now = batch.session, utcnow()
     new_rows, held_updates = [], []
@@ -311,27 +279,26 @@ def write(batch: Batch, items: list[Item], done: list[Event]) -> None:
             "user_id": item.mapped.user_id, "anonymous_id": item.mapped.anonymous_id,
             "event_at": item.mapped.timestamp, "attempts": 0, "replay_count": 0, "created_at": now, **values,
         })  # fmt: skip
-    if new_rows:
-        session.execute(insert(Delivery), new_rows)
+    bulk.insert_deliveries(session, new_rows)
     if held_updates:
         session.execute(update(Delivery), held_updates)
     if batch.new_links:
         upsert_links(batch)
-    session.flush()  # contacts and events changed in memory
+    processed = sorted(i for i, (status, _) in outcomes.items() if status == EventStatus.PROCESSED)
+    if processed:
+        session.execute(
+            update(Event.__table__).where(Event.id.in_(processed)).values(status="processed", processed_at=now)
+        )
+    others = [{"id": i, "status": s, "reason": r, "processed_at": now} for i, (s, r) in outcomes.items()
+              if s != EventStatus.PROCESSED]  # fmt: skip
+    if others:
+        session.execute(update(Event), others)
+    session.flush()  # contacts changed in memory
 
 
 def upsert_links(batch: Batch) -> None:
-    rows = [{"kind": k, "value": v, "email": batch.links[(k, v)][0], "linked_at": batch.links[(k, v)][1]}
-            for k, v in sorted(batch.new_links)]  # fmt: skip
-    dialect = postgresql if is_postgres(batch.session) else sqlite
-    for start in range(0, len(rows), 5000):
-        stmt = dialect.insert(Identity).values(rows[start : start + 5000])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["kind", "value"],
-            set_={"email": stmt.excluded.email, "linked_at": stmt.excluded.linked_at},
-            where=Identity.linked_at <= stmt.excluded.linked_at,
-        )
-        batch.session.execute(stmt)
+    rows = [(k, v, *batch.links[(k, v)]) for k, v in sorted(batch.new_links)]
+    bulk.upsert_identities(batch.session, rows)
 
 
 def set_consent(contact: Contact, granted: bool, at: datetime | None) -> None:

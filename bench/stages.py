@@ -1,0 +1,81 @@
+"""Per-stage throughput on real PostgreSQL, without the broker or SendGrid: store, process, flush-build.
+
+    .venv/bin/python -m bench.stages [--events 50000] [--batch 500] [--profile]
+
+Each stage runs over the same workload as bench.pipeline; `--profile` prints the top of a cProfile of the
+processing stage. This is where the pipeline's CPU time goes, measured apart from the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+import uuid
+
+import psycopg
+from sqlalchemy import func, select
+
+from bench import workload
+from bench.pipeline import ADMIN_DSN
+from models import Delivery, Integration, IntegrationStatus
+from models.db import make_engine, session_factory
+from models.migrate import upgrade
+from workers.inbox import Incoming, store_events
+from workers.processing import process_events
+
+FIELD_IDS = {"signal_user_id": "e1_T", "last_page_url": "e2_T", "last_product_id": "e3_T",
+             "last_purchase_at": "e4_D", "lifetime_value": "e5_N"}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    name = f"signal_stages_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        sessions = session_factory(engine)
+        with sessions.begin() as session:
+            session.add(Integration(name="bench", status=IntegrationStatus.ACTIVE, api_key_encrypted="-",
+                                    api_key_hint="-", api_url="http://127.0.0.1:9", default_list_id=None,
+                                    config={}, field_ids=FIELD_IDS))  # fmt: skip
+        bodies = workload.events(args.events)
+        started = time.perf_counter()
+        batches = []
+        for start in range(0, len(bodies), args.batch):
+            with sessions.begin() as session:
+                batches.append(store_events(session, [Incoming(b) for b in bodies[start : start + args.batch]]))
+        stored = time.perf_counter() - started
+        profiler = cProfile.Profile() if args.profile else None
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for ids in batches:
+            with sessions.begin() as session:
+                process_events(session, ids)
+        if profiler:
+            profiler.disable()
+        processed = time.perf_counter() - started
+        with sessions() as session:
+            deliveries = session.scalar(select(func.count()).select_from(Delivery))
+        print(f"events {args.events}, batch {args.batch}")
+        print(f"store:   {args.events / stored:,.0f} events/s ({stored:.1f} s)")
+        print(f"process: {args.events / processed:,.0f} events/s ({processed:.1f} s), {deliveries} deliveries")
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        engine.dispose()
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
