@@ -8,12 +8,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from models import Event, EventStatus
 from models.base import utcnow
-from models.db import insert_ignoring_conflicts
+from models.db import is_postgres
 
 MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so a person can read it
 MAX_MESSAGE_ID = 200
@@ -23,11 +24,16 @@ MAX_MESSAGE_ID = 200
 _UNSTORABLE = re.compile(r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
 
 
-def storable(payload: object) -> object:
-    """The payload with characters JSONB rejects replaced by U+FFFD (valid JSON need not be storable)."""
+def storable(payload: object) -> tuple[object, str]:
+    """The payload, and its JSON text, with characters JSONB rejects replaced by U+FFFD."""
     text = json.dumps(payload)
     cleaned = _UNSTORABLE.sub(r"\\ufffd", text)
-    return payload if cleaned == text else json.loads(cleaned)
+    return (payload, text) if cleaned == text else (json.loads(cleaned), cleaned)
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL."""
+    return value.replace("\x00", "\ufffd")
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ def decode(message: Incoming, now: datetime) -> dict:
     reason = None
     payload = None
     try:
-        payload = storable(json.loads(message.body.decode("utf-8")))
+        payload, row["payload_json"] = storable(json.loads(message.body.decode("utf-8")))
         if not isinstance(payload, dict):
             reason, payload = f"body is a JSON {type(payload).__name__}, not an event object", None
     except UnicodeDecodeError as e:
@@ -57,35 +63,51 @@ def decode(message: Incoming, now: datetime) -> dict:
     if not message_id or len(message_id) > MAX_MESSAGE_ID:
         # No usable id: the body's hash, so a redelivered copy of the same bytes is still stored once.
         message_id = "sha256:" + hashlib.sha256(message.body).hexdigest()
-    row["message_id"] = message_id
+    row["message_id"] = _text(message_id)
     if payload is not None:
         row["payload"] = payload
         row["type"] = str(payload.get("type"))[:40] if payload.get("type") is not None else None
     else:
-        row["raw_body"] = message.body[:MAX_RAW_BODY].decode("utf-8", errors="replace")
+        row["raw_body"] = _text(message.body[:MAX_RAW_BODY].decode("utf-8", errors="replace"))
+        row.pop("payload_json", None)
         row["status"], row["reason"], row["processed_at"] = EventStatus.REJECTED.value, reason, now
     return row
 
 
+_INSERT_EVENTS = text(
+    "INSERT INTO events (message_id, type, received_at, payload, raw_body, status, reason, process_attempts, "
+    "processed_at) SELECT m, t, :now, CAST(p AS jsonb), r, s, why, 0, done FROM unnest(CAST(:ids AS text[]), "
+    "CAST(:types AS text[]), CAST(:payloads AS text[]), CAST(:raws AS text[]), CAST(:statuses AS text[]), "
+    "CAST(:reasons AS text[]), CAST(:dones AS timestamptz[])) AS u(m, t, p, r, s, why, done) "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING id, status"
+)
+
+
 def store_events(session: Session, messages: list[Incoming]) -> list[int]:
-    """Insert the batch, ignoring messageIds already stored; returns the ids of new events to process."""
+    """Insert the batch in one statement, ignoring messageIds already stored; returns the new events to process."""
     now = utcnow()
-    rows = {}
+    rows: dict[str, dict] = {}
     for message in messages:
         row = decode(message, now)
         rows.setdefault(row["message_id"], row)  # a duplicate inside the batch is stored once too
     if not rows:
         return []
-    keys = ("message_id", "type", "received_at", "payload", "raw_body", "status", "reason", "process_attempts")
-    values = [{k: row.get(k) for k in keys} | {"processed_at": row.get("processed_at")} for row in rows.values()]
-    insert_ignoring_conflicts(session, Event.__table__, values, "message_id")
-    fresh = [r["message_id"] for r in rows.values() if r["status"] == EventStatus.RECEIVED.value]
-    if not fresh:
-        return []
-    return list(
-        session.scalars(
-            select(Event.id).where(
-                Event.message_id.in_(fresh), Event.status == EventStatus.RECEIVED, Event.process_attempts == 0
-            )
-        )
-    )
+    batch = list(rows.values())
+    if is_postgres(session):
+        params = {
+            "now": now,
+            "ids": [r["message_id"] for r in batch],
+            "types": [r.get("type") for r in batch],
+            "payloads": [r.get("payload_json") for r in batch],
+            "raws": [r.get("raw_body") for r in batch],
+            "statuses": [r["status"] for r in batch],
+            "reasons": [r.get("reason") for r in batch],
+            "dones": [r.get("processed_at") for r in batch],
+        }
+        inserted = session.execute(_INSERT_EVENTS, params).all()
+    else:
+        keys = ("message_id", "type", "received_at", "payload", "raw_body", "status", "reason", "process_attempts")
+        values = [{k: r.get(k) for k in keys} | {"processed_at": r.get("processed_at")} for r in batch]
+        stmt = sqlite.insert(Event).values(values).on_conflict_do_nothing(index_elements=["message_id"])
+        inserted = session.execute(stmt.returning(Event.id, Event.status)).all()
+    return sorted(i for i, status in inserted if status == EventStatus.RECEIVED)
