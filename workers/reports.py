@@ -81,8 +81,9 @@ def stats(session: Session) -> dict:
     deliveries = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
     return {
         "events": {
-            "received": sum(events.values()),
-            **{status.value: events.get(status, 0) for status in EventStatus},
+            "received": sum(events.values()),  # every event ever received
+            "waiting": events.get(EventStatus.RECEIVED, 0),  # stored, not processed yet: the backlog
+            **{status.value: events.get(status, 0) for status in EventStatus if status != EventStatus.RECEIVED},
         },
         "deliveries": {status.value: deliveries.get(status, 0) for status in DeliveryStatus},
     }

@@ -170,3 +170,15 @@ def test_an_order_seen_twice_counts_once_in_lifetime_value(db, sandbox, integrat
     )
     run_pipeline(db, sandbox, [event("track", 7, userId="u-ltv", event="Order Completed", properties=order)])
     assert sandbox.contact("ltv@example.com")["custom_fields"]["lifetime_value"] == 29.9
+
+
+def test_stats_count_every_event_received_and_the_backlog(db, sandbox, integration):
+    from workers.reports import stats
+
+    run_pipeline(db, sandbox, [identify("s1@example.com", "s1"), identify("s2@example.com", "s2")])
+    with db.begin() as session:
+        store_events(session, [Incoming(json.dumps(identify("s3@example.com", "s3")).encode()), Incoming(b"{x")])
+    with db() as session:
+        counts = stats(session)
+    assert counts["events"] == {"received": 4, "waiting": 1, "processed": 2, "rejected": 1, "failed": 0}
+    assert counts["deliveries"]["succeeded"] == 2
