@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created, enum_values, json, pk, utcnow
@@ -36,8 +36,19 @@ class Delivery(Base):
         UniqueConstraint("integration_id", "event_id", name="uq_deliveries_integration_event"),
         Index("ix_deliveries_flush", "integration_id", "status", "next_attempt_at"),
         Index("ix_deliveries_status_created", "status", "created_at"),
-        Index("ix_deliveries_held_user", "integration_id", "user_id"),
-        Index("ix_deliveries_held_anonymous", "integration_id", "anonymous_id"),
+        # Partial: only held deliveries are ever looked up by visitor, and they are few next to the rest.
+        Index(
+            "ix_deliveries_held_user",
+            "user_id",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
+        Index(
+            "ix_deliveries_held_anonymous",
+            "anonymous_id",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     id: Mapped[pk]
