@@ -50,6 +50,20 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def pids_named(name: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -136,6 +150,15 @@ class Stack:
                 peaks[f"{name}.child{n}"] = peak_rss_mb(child)
         return peaks
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each of our processes, and of PostgreSQL and RabbitMQ as a whole."""
+        used = {}
+        for name, proc in self.procs.items():
+            used[name] = cpu_seconds(proc.pid) + sum(cpu_seconds(c) for c in children(proc.pid))
+        used["postgresql"] = sum(cpu_seconds(p) for p in pids_named("postgres"))
+        used["rabbitmq"] = sum(cpu_seconds(p) for p in pids_named("beam.smp"))
+        return used
+
     def query(self, sql: str, *params) -> list[tuple]:
         with psycopg.connect(self.dsn.replace("+psycopg", ""), autocommit=True) as conn:
             return conn.execute(sql, params).fetchall()
@@ -177,12 +200,23 @@ def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> 
         rows_before = stack.rows_written()
         stack.start_pipeline(concurrency)
         time.sleep(3)  # let the worker boot, so its start-up is not counted
+        cpu_before = stack.cpu()
         started = time.time()
         figures["publish_s"] = round(broker.publish(stack.broker_url, bodies), 2)
         finished = wait_drained(stack, events, timeout=1800)
+        cpu_after = stack.cpu()
+        figures["cpu_ms_per_event"] = {
+            k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / events, 3) for k in cpu_after
+        }
         figures["end_to_end_s"] = round(finished - started, 2)
         figures["end_to_end_per_s"] = round(events / (finished - started))
         figures["ratio_to_bare_consumer"] = round(figures["end_to_end_per_s"] / figures["bare_consumer_per_s"], 3)
+        # Where the time went: when the last event was stored (ingest) and processed, from the first publish.
+        ((stored_at, processed_at),) = stack.query(
+            "SELECT extract(epoch FROM max(received_at)), extract(epoch FROM max(processed_at)) FROM events"
+        )
+        figures["last_event_stored_after_s"] = round(float(stored_at) - started, 2)
+        figures["last_event_processed_after_s"] = round(float(processed_at) - started, 2)
         time.sleep(1.5)  # PostgreSQL publishes table statistics asynchronously
         figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
         ((puts,),) = stack.query("SELECT count(*) FROM delivery_attempts WHERE kind = 'upsert'")

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from models import Event, EventStatus
@@ -24,9 +25,17 @@ MAX_MESSAGE_ID = 200
 _UNSTORABLE = re.compile(r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
 
 
+# Only an escape can put NUL or a lone surrogate in decoded UTF-8 JSON; without one the body is JSONB-safe.
+_ESCAPES = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def storable(payload: object) -> tuple[object, str]:
     """The payload, and its JSON text, with characters JSONB rejects replaced by U+FFFD."""
-    text = json.dumps(payload)
+    text = json.dumps(payload, allow_nan=False)
     cleaned = _UNSTORABLE.sub(r"\\ufffd", text)
     return (payload, text) if cleaned == text else (json.loads(cleaned), cleaned)
 
@@ -48,7 +57,12 @@ def decode(message: Incoming, now: datetime) -> dict:
     reason = None
     payload = None
     try:
-        payload, row["payload_json"] = storable(json.loads(message.body.decode("utf-8")))
+        text_body = message.body.decode("utf-8")
+        payload = json.loads(text_body, parse_constant=_no_constants)
+        if _ESCAPES.search(text_body) is None:
+            row["payload_json"] = text_body  # already valid JSONB input: no need to serialize it again
+        else:
+            payload, row["payload_json"] = storable(payload)
         if not isinstance(payload, dict):
             reason, payload = f"body is a JSON {type(payload).__name__}, not an event object", None
     except UnicodeDecodeError as e:
@@ -84,7 +98,11 @@ _INSERT_EVENTS = text(
 
 
 def store_events(session: Session, messages: list[Incoming]) -> list[int]:
-    """Insert the batch in one statement, ignoring messageIds already stored; returns the new events to process."""
+    """Insert the batch in one statement, ignoring messageIds already stored; returns the new events to process.
+
+    Should the database refuse the batch for one row's content, the rows are stored one by one and a refused
+    row is kept as a rejected event with the database's reason: one message never blocks the queue.
+    """
     now = utcnow()
     rows: dict[str, dict] = {}
     for message in messages:
@@ -93,6 +111,33 @@ def store_events(session: Session, messages: list[Incoming]) -> list[int]:
     if not rows:
         return []
     batch = list(rows.values())
+    try:
+        with session.begin_nested():
+            inserted = insert_rows(session, batch, now)
+    except DBAPIError as e:
+        if isinstance(e, OperationalError):
+            raise  # the database is down, not the data: the caller keeps the messages and retries
+        inserted = []
+        for row in batch:
+            try:
+                with session.begin_nested():
+                    inserted += insert_rows(session, [row], now)
+            except DBAPIError as one:
+                if isinstance(one, OperationalError):
+                    raise
+                reason = f"the database refused this event ({type(one.orig).__name__}): {str(one.orig).splitlines()[0]}"
+                with session.begin_nested():
+                    inserted += insert_rows(session, [refused(row, reason[:1000], now)], now)
+    return sorted(i for i, status in inserted if status == EventStatus.RECEIVED)
+
+
+def refused(row: dict, reason: str, now: datetime) -> dict:
+    raw = row.get("raw_body") or row.get("payload_json") or ""
+    return {"message_id": row["message_id"], "type": None, "raw_body": _text(raw[:MAX_RAW_BODY]),
+            "status": EventStatus.REJECTED.value, "reason": reason, "processed_at": now}  # fmt: skip
+
+
+def insert_rows(session: Session, batch: list[dict], now: datetime) -> list[tuple[int, str]]:
     if is_postgres(session):
         params = {
             "now": now,
@@ -104,10 +149,13 @@ def store_events(session: Session, messages: list[Incoming]) -> list[int]:
             "reasons": [r.get("reason") for r in batch],
             "dones": [r.get("processed_at") for r in batch],
         }
-        inserted = session.execute(_INSERT_EVENTS, params).all()
-    else:
-        keys = ("message_id", "type", "received_at", "payload", "raw_body", "status", "reason", "process_attempts")
-        values = [{k: r.get(k) for k in keys} | {"processed_at": r.get("processed_at")} for r in batch]
-        stmt = sqlite.insert(Event).values(values).on_conflict_do_nothing(index_elements=["message_id"])
-        inserted = session.execute(stmt.returning(Event.id, Event.status)).all()
-    return sorted(i for i, status in inserted if status == EventStatus.RECEIVED)
+        return [tuple(r) for r in session.execute(_INSERT_EVENTS, params)]
+    values = [
+        {"message_id": r["message_id"], "type": r.get("type"), "received_at": now,
+         "payload": json.loads(r["payload_json"]) if r.get("payload_json") else None,
+         "raw_body": r.get("raw_body"), "status": r["status"], "reason": r.get("reason"),
+         "process_attempts": 0, "processed_at": r.get("processed_at")}
+        for r in batch
+    ]  # fmt: skip
+    stmt = sqlite.insert(Event).values(values).on_conflict_do_nothing(index_elements=["message_id"])
+    return [tuple(r) for r in session.execute(stmt.returning(Event.id, Event.status))]

@@ -182,3 +182,19 @@ def test_stats_count_every_event_received_and_the_backlog(db, sandbox, integrati
         counts = stats(session)
     assert counts["events"] == {"received": 4, "waiting": 1, "processed": 2, "rejected": 1, "failed": 0}
     assert counts["deliveries"]["succeeded"] == 2
+
+
+def test_a_body_the_database_refuses_is_rejected_alone(db, sandbox, integration):
+    good = identify("fine@example.com", "u-fine")
+    huge_number = b'{"messageId": "m-huge", "type": "identify", "traits": {"n": 1e1000000}}'
+    nan = b'{"messageId": "m-nan", "type": "page", "properties": {"x": NaN}}'
+    with db.begin() as session:
+        ids = store_events(session, [Incoming(json.dumps(good).encode()), Incoming(huge_number), Incoming(nan)])
+    assert len(ids) == 1
+    with db() as session:
+        by_id = {e.message_id: e for e in session.query(Event)}
+    assert by_id[good["messageId"]].status == EventStatus.RECEIVED
+    assert by_id["m-huge"].status == EventStatus.REJECTED and "database refused" in by_id["m-huge"].reason
+    assert "1e1000000" in by_id["m-huge"].raw_body
+    (nan_event,) = [e for e in by_id.values() if e.raw_body and "NaN" in e.raw_body]  # unparsed: id from its hash
+    assert nan_event.status == EventStatus.REJECTED and "NaN is not valid JSON" in nan_event.reason
