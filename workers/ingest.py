@@ -100,6 +100,9 @@ class IngestConsumer:
                 delay = min(delay * 2, 10.0)
         ack_all(batch)
         self.stored += len(batch)
+        # With -v: what reliability runs count (redelivered = given again after a consumer died unacked).
+        redelivered = sum(1 for m in batch if (m.delivery_info or {}).get("redelivered"))
+        log.info("batch of %d messages (%d redelivered): %d new events to process", len(batch), redelivered, len(ids))
         for start in range(0, len(ids), 1000):
             try:
                 self.trigger(ids[start : start + 1000])

@@ -11,14 +11,39 @@ from kombu import Connection, Exchange, Producer, Queue
 EXCHANGE_NAME = "datafly.events"
 QUEUE_NAME = "signal.sendgrid.events"
 
+DEAD_EXCHANGE_NAME = "datafly.events.dead"
+DEAD_QUEUE_NAME = "signal.sendgrid.events.dead"
+# How often one message may be handed to a consumer that then died without acking it (SIGKILL, OOM, a lost
+# connection) before RabbitMQ sets it aside. High, because every message of a batch in flight counts a crash
+# (up to the prefetch window), and ordinary crashes must never set a good event aside; finite, because a body
+# that kills the consumer every time must not block the queue forever. Changing a quorum queue's arguments
+# makes its redeclaration fail with PRECONDITION_FAILED: see docs/reliability.md, "Migrating the queue".
+DELIVERY_LIMIT = 20
+
 events_exchange = Exchange(EXCHANGE_NAME, type="topic", durable=True)
+dead_exchange = Exchange(DEAD_EXCHANGE_NAME, type="fanout", durable=True)
 # A quorum queue: replicated, and it survives a broker restart with every message it accepted.
 events_queue = Queue(
     QUEUE_NAME,
     exchange=events_exchange,
     routing_key="#",
     durable=True,
-    queue_arguments={"x-queue-type": "quorum"},
+    queue_arguments={
+        "x-queue-type": "quorum",
+        # Poison for the consumer itself: after DELIVERY_LIMIT deliveries the message is dead-lettered ...
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_EXCHANGE_NAME,
+        # ... at least once (the dead queue confirms it before the events queue drops it), not the quorum
+        # default of at most once; at-least-once dead-lettering requires reject-publish overflow (no length
+        # limit is set, so publishers never see a reject for it).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    },
+)
+# Where set-aside messages wait for a person: durable and quorum, so they survive restarts too. Replay them
+# with a shovel (or `rabbitmqadmin`) back to datafly.events once the cause is fixed; messageIds make it safe.
+dead_queue = Queue(
+    DEAD_QUEUE_NAME, exchange=dead_exchange, routing_key="", durable=True, queue_arguments={"x-queue-type": "quorum"}
 )
 
 
@@ -30,6 +55,8 @@ def connect(broker_url: str) -> Connection:
 def declare(connection: Connection) -> None:
     channel = connection.default_channel
     events_exchange(channel).declare()
+    dead_exchange(channel).declare()
+    dead_queue(channel).declare()  # before the events queue, so nothing is dead-lettered into the void
     events_queue(channel).declare()
 
 

@@ -1,0 +1,235 @@
+"""Helpers of the reliability tests (issue #7): figures shown in the CI output, process trees, service restarts.
+
+Every test records its figures with the `figures` fixture; they are printed as the test ends (with
+capture disabled) and again in a "reliability figures" section of pytest's terminal summary, so they
+appear in CI output even when every test passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.processes import BIN, Processes
+
+FIGURES: list[tuple[str, dict]] = []
+
+
+class Figures(dict):
+    """A test's figures: set items, they are printed when the test ends (pass or fail)."""
+
+
+@pytest.fixture
+def figures(request, capsys) -> Iterator[Figures]:
+    found = Figures()
+    started = time.monotonic()
+    yield found
+    found["test_seconds"] = round(time.monotonic() - started, 1)
+    FIGURES.append((request.node.name, dict(found)))
+    with capsys.disabled():
+        print(f"\n[reliability] {request.node.name}: {json.dumps(found, default=str)}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for name, found in FIGURES:
+        terminalreporter.write_line(f"{name}:")
+        for key, value in found.items():
+            terminalreporter.write_line(f"    {key}: {value}")
+
+
+# --- process trees ----------------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found.append(child)
+        found.extend(descendants(child))
+    return found
+
+
+def sigkill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def kill_tree(proc: subprocess.Popen) -> int:
+    """SIGKILL a process and everything it started (a Celery worker's pool and beat); returns processes hit."""
+    pids = [proc.pid, *descendants(proc.pid)]
+    for pid in pids:
+        sigkill(pid)
+    proc.wait(timeout=30)
+    return len(pids)
+
+
+class Supervised:
+    """The ingest consumer and a Celery worker (with beat), restarted when they die, like systemd would."""
+
+    def __init__(self, processes: Processes, concurrency: int = 2) -> None:
+        self.processes = processes
+        self.concurrency = concurrency
+        self.ingest: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.starts = {"ingest": 0, "worker": 0}
+
+    def start_ingest(self) -> None:
+        # -v: the consumer logs each batch with its redelivered count, which the crash test adds up.
+        self.ingest = self.processes.start("ingest", str(BIN / "signal-sendgrid"), "-v", "ingest", "--batch-ms", "100")
+        self.starts["ingest"] += 1
+
+    def start_worker(self) -> None:
+        node = f"chaos-{os.getpid()}-{len(self.processes.running)}@%h"
+        args = ["-A", "workers", "worker", "-c", str(self.concurrency), "-l", "INFO", "-n", node, "-B"]
+        schedule = str(self.processes.logs / "beat-schedule")
+        self.worker = self.processes.start("worker", str(BIN / "celery"), *args, "-s", schedule)
+        self.starts["worker"] += 1
+
+    def ensure(self) -> None:
+        if self.ingest is None or self.ingest.poll() is not None:
+            self.start_ingest()
+        if self.worker is None or self.worker.poll() is not None:
+            if self.worker is not None:
+                kill_tree(self.worker)  # a dead main process may leave its pool behind
+            self.start_worker()
+
+    def alive(self) -> bool:
+        return all(p is not None and p.poll() is None for p in (self.ingest, self.worker))
+
+    def kill_all(self) -> None:
+        for proc in self.processes.running:
+            if proc.poll() is None:
+                kill_tree(proc)
+            else:
+                for pid in descendants(proc.pid):
+                    sigkill(pid)
+
+
+@pytest.fixture
+def supervised(processes: Processes) -> Iterator[Supervised]:
+    running = Supervised(processes)
+    yield running
+    # Orphaned pool processes of killed workers, and anything still up: gone before the next test.
+    for proc in processes.running:
+        for pid in descendants(proc.pid):
+            sigkill(pid)
+
+
+# --- services -----------------------------------------------------------------------------------------------
+
+
+def pg_cluster() -> list[str]:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+
+
+def postgres_ready() -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"], timeout=10).returncode == 0
+
+
+def rabbitmq_ready() -> bool:
+    try:
+        done = subprocess.run(
+            ["rabbitmq-diagnostics", "-q", "check_port_connectivity"], capture_output=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def restart_postgres(down_seconds: float = 0.0) -> float:
+    started = time.monotonic()
+    subprocess.run([*pg_cluster(), "stop", "-m", "fast"], check=True, capture_output=True, timeout=120)
+    time.sleep(down_seconds)
+    subprocess.run([*pg_cluster(), "start"], check=True, capture_output=True, timeout=120)
+    wait_until(postgres_ready, 60, "PostgreSQL to accept connections")
+    return time.monotonic() - started
+
+
+def restart_rabbitmq(down_seconds: float = 0.0) -> float:
+    started = time.monotonic()
+    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
+    time.sleep(down_seconds)
+    subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=180)
+    wait_until(rabbitmq_ready, 120, "RabbitMQ to accept connections")
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def services_restored() -> Iterator[None]:
+    """Whatever a test did to PostgreSQL and RabbitMQ, both are up again afterwards (later tests need them)."""
+    yield
+    if not postgres_ready():
+        subprocess.run([*pg_cluster(), "start"], capture_output=True, timeout=120)
+        wait_until(postgres_ready, 60, "PostgreSQL to come back")
+    if not rabbitmq_ready():
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], capture_output=True, timeout=180)
+        wait_until(rabbitmq_ready, 120, "RabbitMQ to come back")
+
+
+# --- log figures --------------------------------------------------------------------------------------------
+
+_BATCH = re.compile(r"batch of (\d+) messages \((\d+) redelivered\): (\d+) new events")
+_RECEIVED = re.compile(r"Task (signal\.[a-z_]+)\[([0-9a-f-]{36})\] received")
+
+
+def ingest_counts(log_text: str) -> dict[str, int]:
+    """Messages the ingest consumer committed (from its -v log), and how many of them were redeliveries."""
+    batches = [tuple(map(int, m.groups())) for m in _BATCH.finditer(log_text)]
+    return {
+        "messages": sum(b[0] for b in batches),
+        "redelivered": sum(b[1] for b in batches),
+        "new": sum(b[2] for b in batches),
+    }
+
+
+def task_redeliveries(log_text: str) -> dict[str, int]:
+    """Celery triggers received more than once (the same task id again: a redelivery after a crash)."""
+    seen: dict[str, int] = {}
+    for match in _RECEIVED.finditer(log_text):
+        seen[match.group(2)] = seen.get(match.group(2), 0) + 1
+    return {"tasks_received": sum(seen.values()), "tasks_redelivered": sum(n - 1 for n in seen.values() if n > 1)}
+
+
+def log_of(processes: Processes, name: str) -> str:
+    """One process's log file (restarts of a process append to the same file)."""
+    path = processes.logs / f"{name}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def all_logs(processes: Processes) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(processes.logs.glob("*.log")))
