@@ -227,6 +227,7 @@ def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> 
         figures["sendgrid_requests_per_10k_events"] = round(puts * 10_000 / events, 2)
         figures["distinct_contacts_sent"] = contacts
         figures["deliveries_by_status"] = dict(stack.query("SELECT status, count(*) FROM deliveries GROUP BY status"))
+        print("throughput phase:", json.dumps(figures, default=str), flush=True)
 
         # Latency at a fixed offered load, every user known.
         if latency_events:
