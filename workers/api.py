@@ -10,8 +10,7 @@ import hmac
 import html
 import http
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import flask_smorest
@@ -75,18 +74,9 @@ def state() -> ApiState:
     return current_app.extensions["signal_sendgrid"]
 
 
-@contextmanager
-def transaction() -> Iterator[Session]:
+def transaction() -> AbstractContextManager[Session]:
     """One transaction per request: commit on success, roll back on error (an abort included)."""
-    session = state().sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    return state().sessions.begin()
 
 
 def documented_errors(*names: str):
