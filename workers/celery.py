@@ -43,6 +43,9 @@ app.conf.update(
     # so a SIGKILLed worker loses no trigger.
     task_acks_late=True,
     task_reject_on_worker_lost=True,
+    # A task that raised is acked, not requeued: a failing trigger must not loop; its work stays in the
+    # database, where the sweep finds it again and the event's attempt counter bounds it (poison -> failed).
+    task_acks_on_failure_or_timeout=True,
     # One message at a time per process: late acks with a big prefetch would hold triggers hostage.
     worker_prefetch_multiplier=1,
     # Publisher confirms: .delay() returns only when RabbitMQ has the trigger.

@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EVENTS = int(os.environ.get("RELIABILITY_CRASH_EVENTS", 20_000))
 EMAILS = max(EVENTS // 20, 10)
 MIN_KILLS = int(os.environ.get("RELIABILITY_CRASH_KILLS", 12))
+PUBLISH_SECONDS = 45  # spread over the chaos phase, so that the kills and restarts hit a flowing pipeline
 MODELED = ("first_name", "signal_user_id", "last_page_url", "last_product_id", "last_purchase_at", "lifetime_value")
 
 
@@ -154,6 +155,7 @@ def publish_all(broker_url: str, events: list[dict], chaos: Chaos, done: threadi
                         publish_events(connection, chunk)
                         start += len(chunk)
                         chunk = events[start : start + 500]
+                        time.sleep(PUBLISH_SECONDS * 500 / len(events))
             except Exception as e:  # the broker went away mid-chunk
                 chaos.publish_retries += 1
                 chaos.errors.append(f"publish: {type(e).__name__}")
