@@ -198,3 +198,21 @@ def test_a_body_the_database_refuses_is_rejected_alone(db, sandbox, integration)
     assert "1e1000000" in by_id["m-huge"].raw_body
     (nan_event,) = [e for e in by_id.values() if e.raw_body and "NaN" in e.raw_body]  # unparsed: id from its hash
     assert nan_event.status == EventStatus.REJECTED and "NaN is not valid JSON" in nan_event.reason
+
+
+def test_consent_withdrawal_suppresses_and_a_later_grant_unsuppresses(db, sandbox, settings):
+    with db.begin() as session:
+        request = InstallRequest(api_key=sandbox.key, options={"unsubscribe_group_id": sandbox.group_id})
+        install(session, request, settings)
+    granted = {"context": {"consent": {"marketing": True}}}
+    denied = {"context": {"consent": {"marketing": False}}}
+    run_pipeline(db, sandbox, [identify("c@example.com", "u-c", 0, first_name="C") | granted])
+    run_pipeline(db, sandbox, [identify("c@example.com", "u-c", 1, first_name="Secret") | denied])
+    run_pipeline(db, sandbox, [event("page", 2, userId="u-c", properties={"url": "https://x.example/"})])
+    assert sandbox.suppressions()["groups"][str(sandbox.group_id)] == ["c@example.com"]
+    assert sandbox.contact("c@example.com")["first_name"] == "C"  # nothing of the denied event was sent
+    assert "last_page_url" not in sandbox.contact("c@example.com")["custom_fields"]  # withdrawn: not sent
+
+    run_pipeline(db, sandbox, [identify("c@example.com", "u-c", 3, last_name="Back") | granted])
+    assert sandbox.suppressions()["groups"][str(sandbox.group_id)] == []
+    assert sandbox.contact("c@example.com")["last_name"] == "Back"
