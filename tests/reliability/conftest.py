@@ -89,14 +89,16 @@ def kill_tree(proc: subprocess.Popen) -> int:
 
 
 class Supervised:
-    """The ingest consumer and a Celery worker (with beat), restarted when they die, like systemd would."""
+    """The ingest consumer, a Celery worker and Celery beat as the Procfile runs them (beat its own process),
+    each restarted when it dies, like systemd's Restart=always would."""
 
     def __init__(self, processes: Processes, concurrency: int = 2) -> None:
         self.processes = processes
         self.concurrency = concurrency
         self.ingest: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
-        self.starts = {"ingest": 0, "worker": 0}
+        self.beat: subprocess.Popen | None = None
+        self.starts = {"ingest": 0, "worker": 0, "beat": 0}
 
     def start_ingest(self) -> None:
         # -v: the consumer logs each batch with its redelivered count, which the crash test adds up.
@@ -105,10 +107,16 @@ class Supervised:
 
     def start_worker(self) -> None:
         node = f"chaos-{os.getpid()}-{len(self.processes.running)}@%h"
-        args = ["-A", "workers", "worker", "-c", str(self.concurrency), "-l", "INFO", "-n", node, "-B"]
-        schedule = str(self.processes.logs / "beat-schedule")
-        self.worker = self.processes.start("worker", str(BIN / "celery"), *args, "-s", schedule)
+        args = ["-A", "workers", "worker", "-c", str(self.concurrency), "-l", "INFO", "-n", node]
+        self.worker = self.processes.start("worker", str(BIN / "celery"), *args)
         self.starts["worker"] += 1
+
+    def start_beat(self) -> None:
+        schedule = str(self.processes.logs / "beat-schedule")
+        self.beat = self.processes.start(
+            "beat", str(BIN / "celery"), "-A", "workers", "beat", "-l", "INFO", "-s", schedule
+        )
+        self.starts["beat"] += 1
 
     def ensure(self) -> None:
         if self.ingest is None or self.ingest.poll() is not None:
@@ -117,17 +125,11 @@ class Supervised:
             if self.worker is not None:
                 kill_tree(self.worker)  # a dead main process may leave its pool behind
             self.start_worker()
+        if self.beat is None or self.beat.poll() is not None:
+            self.start_beat()
 
     def alive(self) -> bool:
-        return all(p is not None and p.poll() is None for p in (self.ingest, self.worker))
-
-    def kill_all(self) -> None:
-        for proc in self.processes.running:
-            if proc.poll() is None:
-                kill_tree(proc)
-            else:
-                for pid in descendants(proc.pid):
-                    sigkill(pid)
+        return all(p is not None and p.poll() is None for p in (self.ingest, self.worker, self.beat))
 
 
 @pytest.fixture

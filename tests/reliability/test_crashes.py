@@ -130,7 +130,7 @@ def observed(contact: dict) -> dict:
 
 @dataclass
 class Chaos:
-    kills: dict[str, int] = field(default_factory=lambda: {"ingest": 0, "worker": 0, "worker_child": 0})
+    kills: dict[str, int] = field(default_factory=lambda: {"ingest": 0, "worker": 0, "worker_child": 0, "beat": 0})
     restarts: dict[str, float] = field(default_factory=dict)
     publish_retries: int = 0
     errors: list[str] = field(default_factory=list)
@@ -219,9 +219,11 @@ def test_nothing_is_lost_when_processes_are_killed_and_services_restart(
         assert time.monotonic() - started < 300, f"chaos phase too long: {chaos}"
         time.sleep(rng.uniform(1.5, 4.0))
         supervised.ensure()
-        target = rng.choice(["ingest", "worker", "worker_child"])
+        target = rng.choice(["ingest", "worker", "worker_child"]) if chaos.total_kills != 4 else "beat"
         if target == "ingest":
             kill_tree(supervised.ingest)
+        elif target == "beat":
+            kill_tree(supervised.beat)
         elif target == "worker":
             kill_tree(supervised.worker)
         else:
