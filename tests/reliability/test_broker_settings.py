@@ -71,6 +71,7 @@ def test_a_message_that_kills_its_consumer_every_time_is_dead_lettered_not_loope
         while not dead and time.monotonic() < deadline:
             dead = conn.channel().queue_declare(DEAD_QUEUE_NAME, passive=True).message_count
             time.sleep(0.2)
+        conn.channel().queue_purge(DEAD_QUEUE_NAME)  # the virtual host is shared by this run's later tests
     figures.update(delivery_limit=DELIVERY_LIMIT, deliveries_before_set_aside=deliveries, dead_lettered=dead)
     assert deliveries == DELIVERY_LIMIT + 1  # the first delivery, then the limit's redeliveries
     assert dead == 1
