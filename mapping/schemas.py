@@ -26,7 +26,7 @@ from mapping.coerce import (
 EVENT_TYPES = ("identify", "page", "track", "screen", "group", "alias")
 MESSAGE_ID_MAX_LENGTH = 200
 # Ids are lookup keys: cutting one would merge two people, so a longer id rejects the event instead.
-ID_MAX_LENGTH = CUSTOM_TEXT_LIMIT
+ID_MAX_LENGTH = 200  # userId, anonymousId, order_id: what the inbox, identity and order columns hold
 # Orders above this are taken as broken input rather than revenue (and keep sums far from float limits).
 REVENUE_MAX_ABS = Decimal(10) ** 12
 _TIMESTAMP_MAX_LENGTH = 64

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
 from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, Order, bulk
@@ -131,10 +131,39 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
 
 
 def process_events(session: Session, event_ids: list[int]) -> set[int]:
-    """Map the given received events into deliveries; returns the integrations that got queued work."""
+    """Map the given received events into deliveries; returns the integrations that got queued work.
+
+    A batch whose events were tried before and did not finish (its worker crashed, was killed, or the batch
+    write failed) is taken apart: one event per transaction, each counting its own attempt, so only the
+    culprit keeps failing and is set aside, while the others go through.
+    """
     if not event_ids:
         return set()
-    ids = claim_attempt(session.get_bind(), list(event_ids))
+    tried = session.execute(
+        select(Event.id, Event.process_attempts).where(
+            Event.id.in_(list(event_ids)), Event.status == EventStatus.RECEIVED
+        )
+    ).all()
+    engine = session.get_bind()
+    if len(tried) > 1 and any(attempts > 0 for _, attempts in tried):
+        return process_one_by_one(engine, sorted(i for i, _ in tried))
+    return process_claimed(session, claim_attempt(engine, [i for i, _ in tried]))
+
+
+def process_one_by_one(engine: Engine, event_ids: list[int]) -> set[int]:
+    touched: set[int] = set()
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    for event_id in event_ids:
+        try:
+            with sessions.begin() as own:
+                touched |= process_claimed(own, claim_attempt(engine, [event_id]))
+        except Exception:  # its attempt is counted: after MAX_PROCESS_ATTEMPTS it is set aside
+            log.exception("processing event %s alone failed", event_id)
+    return touched
+
+
+def process_claimed(session: Session, ids: list[int]) -> set[int]:
+    """Process events whose attempt was just counted."""
     query = select(Event).where(Event.id.in_(ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
     events = list(session.scalars(query.with_for_update(skip_locked=True)))
     if not events:

@@ -1,6 +1,6 @@
 """Issue #7, poison messages: an event whose processing crashes every time is set aside after a bounded number of
-tries, with its error, and the rest keeps flowing. Plus two harder cases that processing.py does not handle yet
-(a crash that kills the process, and a PostgreSQL deadlock), kept as strict xfails that describe the fix.
+tries, with its error, and the rest keeps flowing; also when the crash kills the worker process, when two batches
+contend for the same contacts, and when one event breaks its batch's write.
 """
 
 from __future__ import annotations
@@ -117,13 +117,6 @@ with session_factory(make_engine(sys.argv[1])).begin() as session:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="processing.py now counts attempts in their own transaction, so the killer is set aside after "
-    "MAX_PROCESS_ATTEMPTS; but its whole batch is killed with it every time and set aside as failed too (valid "
-    "events lost). Fix: when a batch's events already have attempts > 1, process them one per transaction "
-    "(or bisect), so only the culprit keeps dying.",
-)
 def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(db, pg_url, integration_id, figures):
     events = [identify(f"k{i}@example.com", f"ku-{i}") for i in range(10)]
     events.insert(5, event("page", messageId="killer", userId="x", properties={"url": "https://x.example"}))
@@ -195,14 +188,6 @@ def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, f
     assert all(e.status == EventStatus.PROCESSED for e in events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mapping accepts userId/anonymousId/order_id up to 1000 characters, but deliveries.user_id, "
-    "deliveries.anonymous_id, identities.value and orders.order_id are VARCHAR(200): one such event makes the "
-    "batch's bulk write raise, every event of the batch is charged an attempt, and after MAX_PROCESS_ATTEMPTS "
-    "the whole batch is set aside as failed. Fix: reject ids over 200 characters in mapping (or widen the "
-    "columns), and retry a failed batch one event per transaction so one event can only fail itself.",
-)
 def test_one_event_that_breaks_the_batch_write_does_not_take_its_batch_mates_down(db, integration_id, figures):
     events = [identify(f"w{i}@example.com", f"wu-{i}") for i in range(10)]
     events.insert(3, identify("long@example.com", "u" * 300))
