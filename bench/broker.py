@@ -77,3 +77,8 @@ def bare_drain(url: str, expected: int, timeout: float = 600) -> float:
                     break
             elapsed = time.perf_counter() - started
     return (count - first) / elapsed if elapsed > 0 else 0.0
+
+
+def queue_depth(url: str) -> int:
+    with Connection(url) as conn:
+        return events_queue(conn.default_channel).queue_declare(passive=True).message_count

@@ -174,12 +174,21 @@ class Stack:
 
 
 def wait_drained(stack: Stack, expected_events: int, timeout: float) -> float:
+    """Until every event that reached the queue is stored and processed and nothing is queued for SendGrid.
+
+    Publishing here is unconfirmed (see bench.broker), so a few messages may never reach the queue: the run
+    ends when the queue is empty and the count of stored events stopped moving, and reports what arrived.
+    """
     deadline = time.time() + timeout
+    last, still_since = -1, time.time()
     while time.time() < deadline:
         ((stored,),) = stack.query("SELECT count(*) FROM events")
         received, queued = stack.backlog()
-        if stored >= expected_events and received == 0 and queued == 0:
-            return time.time()
+        if stored != last:
+            last, still_since = stored, time.time()
+        settled = received == 0 and queued == 0 and broker.queue_depth(stack.broker_url) == 0
+        if settled and (stored >= expected_events or time.time() - still_since > 10):
+            return time.time() if stored >= expected_events else still_since
         time.sleep(0.2)
     raise RuntimeError(f"not drained after {timeout}s: stored {stored}, received {received}, queued {queued}")
 
@@ -208,8 +217,10 @@ def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> 
         figures["cpu_ms_per_event"] = {
             k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / events, 3) for k in cpu_after
         }
+        ((arrived,),) = stack.query("SELECT count(*) FROM events")
+        figures["events_stored"] = arrived  # unconfirmed publishing: the broker may drop a few
         figures["end_to_end_s"] = round(finished - started, 2)
-        figures["end_to_end_per_s"] = round(events / (finished - started))
+        figures["end_to_end_per_s"] = round(arrived / (finished - started))
         figures["ratio_to_bare_consumer"] = round(figures["end_to_end_per_s"] / figures["bare_consumer_per_s"], 3)
         # Where the time went: when the last event was stored (ingest) and processed, from the first publish.
         ((stored_at, processed_at),) = stack.query(
