@@ -1,3 +1,8 @@
 """Shared fixtures: the SendGrid sandbox, real PostgreSQL and RabbitMQ, factories."""
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.services", "tests.fixtures.processes"]
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+    "tests.fixtures.services",
+    "tests.fixtures.processes",
+    "tests.fixtures.integrations",
+]

@@ -28,29 +28,12 @@ from models.base import utcnow
 from workers.flush import flush_integration
 from workers.imports import poll_imports
 from workers.inbox import Incoming, store_events
-from workers.install import InstallRequest, install
 from workers.integrations import client_for as stored_key_client
 from workers.processing import process_events
 from workers.retry import RetryPolicy
 
 # Backoff small enough for tests; the window is long enough that nothing expires unless a test wants it.
 FAST_RETRY = RetryPolicy(base_seconds=0.02, cap_seconds=0.2, window=timedelta(hours=1))
-
-
-@pytest.fixture
-def settings(sandbox, monkeypatch):
-    from workers.settings import load_settings
-
-    monkeypatch.setenv("SENDGRID_API_URL", sandbox.url)
-    monkeypatch.setenv("SIGNAL_SECRET_KEY", "delivery-test-secret")
-    return load_settings()
-
-
-@pytest.fixture
-def integration(db, sandbox, settings) -> Integration:
-    with db.begin() as session:
-        result = install(session, InstallRequest(api_key=sandbox.key, default_list_id=sandbox.list_id), settings)
-        return result.integration
 
 
 @pytest.fixture

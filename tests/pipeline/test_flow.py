@@ -16,23 +16,8 @@ from workers.inbox import Incoming, store_events
 from workers.install import InstallError, InstallRequest, install
 from workers.processing import process_events
 from workers.sendgrid import SendGridClient
-from workers.settings import load_settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(sandbox, monkeypatch, tmp_path):
-    monkeypatch.setenv("SENDGRID_API_URL", sandbox.url)
-    monkeypatch.setenv("SIGNAL_SECRET_KEY", "pipeline-test-secret")
-    return load_settings()
-
-
-@pytest.fixture
-def integration(db, sandbox, settings) -> Integration:
-    with db.begin() as session:
-        result = install(session, InstallRequest(api_key=sandbox.key, default_list_id=sandbox.list_id), settings)
-        return result.integration
 
 
 def client_for(key):
