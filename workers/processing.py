@@ -19,9 +19,8 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
-from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, Order, bulk
+from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, bulk
 from models.base import utcnow
-from models.db import insert_ignoring_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +351,7 @@ def count_order(session: Session, integration_id: int, email: str, mapped: Mappe
     assert order is not None
     row = {"integration_id": integration_id, "email": email, "order_id": order.order_id, "revenue": order.revenue,
            "currency": order.currency, "ordered_at": at, "created_at": utcnow()}  # fmt: skip
-    return insert_ignoring_conflicts(session, Order.__table__, [row], "integration_id", "order_id") == 1
+    return (integration_id, order.order_id) in bulk.insert_orders(session, [row])
 
 
 def route(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent) -> None:
