@@ -89,6 +89,11 @@ class Batch:
         for contact in bulk.lock_contacts(self.session, wanted) if wanted else []:
             self.contacts[(contact.integration_id, contact.email)] = contact
 
+    def contact(self, integration_id: int, email: str) -> Contact:
+        """One contact, locked (a lookup when `lock_contacts` already took it)."""
+        self.lock_contacts({(integration_id, email)})
+        return self.contacts[(integration_id, email)]
+
     def insert_orders(self, items: list[Item]) -> None:
         """Store every order of the batch once; those stored now are new and add to lifetime value."""
         rows = {}
@@ -337,12 +342,6 @@ def set_consent(contact: Contact, granted: bool, at: datetime | None) -> None:
 
 
 # The single-delivery path, for replay.
-
-
-def lock_contact(session: Session, integration_id: int, email: str) -> Contact:
-    batch = Batch(session)
-    batch.lock_contacts({(integration_id, email)})
-    return batch.contacts[(integration_id, email)]
 
 
 def count_order(session: Session, integration_id: int, email: str, mapped: MappedEvent, at: datetime) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mapping import MappingConfig, map_event, replayable_fields
 from models import Delivery, DeliveryStatus, Event
 from models.base import utcnow
-from workers.processing import Batch, count_order, lock_contact, route
+from workers.processing import Batch, count_order, route
 
 REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 
@@ -66,6 +66,7 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
         return result
     batch = Batch(session)
     by_id = {i.id: i for i in batch.integrations}
+    batch.lock_contacts({(d.integration_id, d.email) for d, _ in rows if d.email})  # one statement, not one each
     for delivery, event in rows:
         integration = by_id.get(delivery.integration_id)
         config = batch.configs.get(delivery.integration_id)
@@ -74,7 +75,7 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
         if remap or delivery.patch is None or delivery.email is None:
             requeue_remapped(batch, integration, delivery, event, config)
         else:
-            requeue_stored(session, delivery, config)
+            requeue_stored(batch, delivery, config)
         delivery.replay_count += 1
         if delivery.status == DeliveryStatus.QUEUED:
             delivery.job_id, delivery.next_attempt_at = None, None
@@ -83,9 +84,9 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
     return result
 
 
-def requeue_stored(session: Session, delivery: Delivery, config: MappingConfig) -> None:
+def requeue_stored(batch: Batch, delivery: Delivery, config: MappingConfig) -> None:
     """The stored patch again, less what newer events set since, with today's lifetime value."""
-    contact = lock_contact(session, delivery.integration_id, delivery.email)
+    contact = batch.contact(delivery.integration_id, delivery.email)
     at = delivery.event_at or delivery.created_at
     fields = {k: v for k, v in delivery.patch.items() if k != config.lifetime_value_field}
     patch, state = replayable_fields(current_state(contact), fields, at)
@@ -106,7 +107,7 @@ def requeue_remapped(batch: Batch, integration, delivery: Delivery, event: Event
     if email is None:
         delivery.status, delivery.reason = DeliveryStatus.HELD, "waiting for an identify that gives the email"
         return
-    contact = lock_contact(batch.session, integration.id, email)
+    contact = batch.contact(integration.id, email)
     at = mapped.timestamp or utcnow()
     patch, state = replayable_fields(current_state(contact), dict(mapped.fields), at)
     contact.fields = {k: list(v) for k, v in state.items()}

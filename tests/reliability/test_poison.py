@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 import workers.processing as processing
-from models import Delivery, DeliveryStatus, Event, EventStatus
+from models import Delivery, DeliveryStatus, Event, EventStatus, bulk
 from tests.factories import IntegrationFactory, event, identify
 from tests.fixtures.processes import ROOT
 from workers.inbox import Incoming, store_events
@@ -102,6 +102,7 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
 KILLER = """
 import os, signal, sys
 import workers.processing as processing
+from models import bulk
 from models.db import make_engine, session_factory
 
 real = processing.map_event
@@ -143,19 +144,19 @@ def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(db, pg_
 
 
 def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, figures):
-    real = processing.lock_contact
+    real = bulk.lock_contacts  # what a batch locks its contacts with
     barrier = threading.Barrier(2, timeout=3)
     crossing: set[int] = set()
 
-    def lock_contact(session, integration, email):
-        contact = real(session, integration, email)
-        if threading.get_ident() in crossing:  # both batches hold their first contact, then each wants the other's
+    def lock_contacts(session, keys):
+        contacts = real(session, keys)
+        if threading.get_ident() in crossing:  # both batches hold their contacts, then wait for each other
             crossing.discard(threading.get_ident())
             with contextlib.suppress(threading.BrokenBarrierError):  # a fixed lock order never gets here twice
                 barrier.wait()
-        return contact
+        return contacts
 
-    monkeypatch.setattr(processing, "lock_contact", lock_contact)
+    monkeypatch.setattr(bulk, "lock_contacts", lock_contacts)
     a = stored(db, [identify("ann@example.com", "ann", 0), identify("bob@example.com", "bob", 0)])
     b = stored(db, [identify("bob@example.com", "bob", 1), identify("ann@example.com", "ann", 1)])
     errors: list[str] = []
