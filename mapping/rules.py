@@ -116,14 +116,8 @@ def map_page(raw_properties: object, context: Mapping, config: MappingConfig) ->
     if problems:
         return out
     page = context.get("page") or {}
-    for value in (properties.get("url"), page.get("url")):
-        url, notes = to_text(value, config.page_url_field)
-        if url is not None:
-            out.fields[config.page_url_field] = url
-            out.notes.extend(notes)
-            break
-    else:
-        out.problems.append("properties.url: missing (and no context.page.url)")
+    first_text(out, config.page_url_field, (properties.get("url"), page.get("url")),
+               "properties.url: missing (and no context.page.url)")  # fmt: skip
     return out
 
 
@@ -132,15 +126,20 @@ def map_product_viewed(raw_properties: object, config: MappingConfig) -> KindMap
     out = KindMapping(problems=problems)
     if problems:
         return out
-    for value in (properties.get("product_id"), properties.get("sku")):
-        product_id, notes = to_text(value, config.product_id_field)
-        if product_id is not None:
-            out.fields[config.product_id_field] = product_id
-            out.notes.extend(notes)
-            break
-    else:
-        out.problems.append("properties.product_id: missing (and no properties.sku)")
+    first_text(out, config.product_id_field, (properties.get("product_id"), properties.get("sku")),
+               "properties.product_id: missing (and no properties.sku)")  # fmt: skip
     return out
+
+
+def first_text(out: KindMapping, field_name: str, candidates: tuple[object, ...], missing: str) -> None:
+    """The first candidate that is text sets the field; none at all is the problem `missing`."""
+    for value in candidates:
+        text, notes = to_text(value, field_name)
+        if text is not None:
+            out.fields[field_name] = text
+            out.notes.extend(notes)
+            return
+    out.problems.append(missing)
 
 
 def map_order_completed(raw_properties: object, timestamp: datetime, config: MappingConfig) -> KindMapping:
