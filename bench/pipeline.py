@@ -264,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--latency-events", type=int, default=15_000)
-    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes (the Procfile runs 4)")
     parser.add_argument("--sendgrid-latency-ms", type=int, default=150)
     args = parser.parse_args()
     figures = run(args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms)

@@ -64,6 +64,13 @@ app.conf.update(
     },
 )
 
+
+def triggers_waiting(connection) -> int:
+    """Triggers ready in the task queue, not counting those a worker already holds."""
+    (queue,) = app.conf.task_queues
+    return queue(connection.default_channel).queue_declare().message_count
+
+
 if BROKER_URL.startswith("memory://"):
     # No broker: run tasks in the calling process (the demo and embedded mode).
     app.conf.task_always_eager = True

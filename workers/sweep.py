@@ -26,17 +26,21 @@ class SweepResult:
     expired_held: int = 0
 
 
-def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER) -> SweepResult:
+def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_lost_triggers: bool = True) -> SweepResult:
+    """What to re-trigger. With find_lost_triggers=False (triggers are still waiting in the task queue, so
+    events older than `lost_after` are behind them, not lost), waiting events are left to those triggers:
+    re-triggering a backlog would only make the workers claim the same events twice."""
     now = utcnow()
     result = SweepResult()
-    result.events_to_process = list(
-        session.scalars(
-            select(Event.id)
-            .where(Event.status == EventStatus.RECEIVED, Event.received_at < now - lost_after)
-            .order_by(Event.id)
-            .limit(10_000)
+    if find_lost_triggers:
+        result.events_to_process = list(
+            session.scalars(
+                select(Event.id)
+                .where(Event.status == EventStatus.RECEIVED, Event.received_at < now - lost_after)
+                .order_by(Event.id)
+                .limit(10_000)
+            )
         )
-    )
     ready = or_(Integration.paused_until.is_(None), Integration.paused_until <= now)
     result.integrations_to_flush = list(
         session.scalars(

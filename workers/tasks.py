@@ -9,7 +9,7 @@ from celery.signals import worker_process_init
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import get_engine, session_factory
-from workers.celery import app
+from workers.celery import app, triggers_waiting
 from workers.flush import flush_integration
 from workers.imports import poll_imports
 from workers.integrations import client_for
@@ -56,11 +56,23 @@ def poll_imports_task() -> int:
     return poll_imports(sessions(), client_for)
 
 
+def task_queue_backlog() -> bool:
+    """True while triggers wait in the task queue: received events are then behind them, not lost."""
+    if app.conf.task_always_eager:
+        return False  # embedded mode: no queue, tasks run in the caller
+    try:
+        with app.connection_for_read() as connection:
+            return triggers_waiting(connection) > 0
+    except Exception:  # cannot tell: re-triggering twice is harmless, losing a trigger is not
+        log.warning("could not read the task queue's depth; re-triggering waiting events", exc_info=True)
+        return False
+
+
 @app.task(name="signal.sweep")
 def sweep_task() -> None:
     """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
     with sessions().begin() as session:
-        found = sweep(session)
+        found = sweep(session, find_lost_triggers=not task_queue_backlog())
     for start in range(0, len(found.events_to_process), 1000):
         trigger_processing(found.events_to_process[start : start + 1000])
     for integration_id in found.integrations_to_flush:
