@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy import func, select
 
 from bench import workload
-from bench.pipeline import ADMIN_DSN
+from bench.pipeline import ADMIN_DSN, cpu_seconds, pids_named
 from models import Delivery, Integration, IntegrationStatus
 from models.db import make_engine, session_factory
 from models.migrate import upgrade
@@ -27,6 +27,22 @@ from workers.processing import process_events
 
 FIELD_IDS = {"signal_user_id": "e1_T", "last_page_url": "e2_T", "last_product_id": "e3_T",
              "last_purchase_at": "e4_D", "lifetime_value": "e5_N"}  # fmt: skip
+
+
+def postgres_cpu() -> float:
+    return sum(cpu_seconds(p) for p in pids_named("postgres"))
+
+
+def print_table_writes(engine, events: int) -> None:
+    """Rows written per event by table; HOT updates rewrite no index entry."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, (SELECT count(*) FROM pg_index i "
+            "WHERE i.indrelid = relid) FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname"
+        ).all()
+    print("table            inserts/event  updates/event  hot updates  indexes")
+    for name, ins, upd, hot, indexes in rows:
+        print(f"{name:<16} {ins / events:>13.2f}  {upd / events:>13.2f}  {hot / max(upd, 1):>10.0%}  {indexes:>7}")
 
 
 def main() -> None:
@@ -55,6 +71,7 @@ def main() -> None:
                 batches.append(store_events(session, [Incoming(b) for b in bodies[start : start + args.batch]]))
         stored = time.perf_counter() - started
         profiler = cProfile.Profile() if args.profile else None
+        pg_before = postgres_cpu()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -64,11 +81,15 @@ def main() -> None:
         if profiler:
             profiler.disable()
         processed = time.perf_counter() - started
+        pg_used = postgres_cpu() - pg_before
         with sessions() as session:
             deliveries = session.scalar(select(func.count()).select_from(Delivery))
         print(f"events {args.events}, batch {args.batch}")
         print(f"store:   {args.events / stored:,.0f} events/s ({stored:.1f} s)")
         print(f"process: {args.events / processed:,.0f} events/s ({processed:.1f} s), {deliveries} deliveries")
+        print(f"process: PostgreSQL CPU {pg_used * 1000 / args.events:.3f} ms per event")
+        time.sleep(1)  # table statistics are published asynchronously
+        print_table_writes(engine, args.events)
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         engine.dispose()

@@ -46,6 +46,11 @@ _INSERT_ORDERS = text(
     "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:ats AS timestamptz[])) "
     "ON CONFLICT (integration_id, order_id) DO NOTHING RETURNING integration_id, order_id"
 )
+_LOCK_CONTACTS = text(
+    "SELECT contacts.* FROM contacts JOIN unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[])) AS k(i, e) "
+    "ON contacts.integration_id = k.i AND contacts.email = k.e ORDER BY contacts.integration_id, contacts.email "
+    "FOR UPDATE OF contacts"
+)
 DELIVERY_COLUMNS = (
     "integration_id", "event_id", "kind", "email", "user_id", "anonymous_id", "event_at", "patch", "status",
     "reason", "attempts", "replay_count", "created_at", "updated_at",
@@ -91,19 +96,20 @@ def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[Contact
     for start in range(0, len(keys), CHUNK):
         part = keys[start : start + CHUNK]
         if is_postgres(session):
-            session.execute(_INSERT_CONTACTS, {"ints": [i for i, _ in part], "emails": [e for _, e in part]})
+            params = {"ints": [i for i, _ in part], "emails": [e for _, e in part]}
+            session.execute(_INSERT_CONTACTS, params)
+            query = select(Contact).from_statement(_LOCK_CONTACTS.bindparams(**params))
         else:
             rows = [{"integration_id": i, "email": e, "fields": {}, "lifetime_value": Decimal(0), "suppressed": False}
                     for i, e in part]  # fmt: skip
             session.execute(sqlite.insert(Contact).values(rows).on_conflict_do_nothing())
-        query = (
-            select(Contact)
-            .where(tuple_(Contact.integration_id, Contact.email).in_(part))
-            .order_by(Contact.integration_id, Contact.email)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        contacts.extend(session.scalars(query))
+            query = (
+                select(Contact)
+                .where(tuple_(Contact.integration_id, Contact.email).in_(part))
+                .order_by(Contact.integration_id, Contact.email)
+                .with_for_update()
+            )
+        contacts.extend(session.scalars(query.execution_options(populate_existing=True)))
     return contacts
 
 

@@ -6,10 +6,11 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from workers.settings import ConfigError, hide_password, load_settings
 
@@ -81,3 +82,13 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict], 
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def among(bind: Session | Connection, column, values) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL as one array parameter (`= ANY(:array)`): the statement's text and plan
+    are the same for any number of values, instead of one placeholder per value to bind and parse."""
+    values = list(values)
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)

@@ -30,25 +30,23 @@ class AttemptKind(enum.StrEnum):
     LISTS = "lists"
 
 
+def _partial(name: str, columns: list[str], where: str) -> Index:
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
+    # Partial indexes, each on the one status it serves: a delivery changes status two or three times, and
+    # an index on `status` itself would take a new entry at every change. Queries on them name the status
+    # with models.base.has_status, so that prepared plans can match the predicate.
     __table_args__ = (
         UniqueConstraint("integration_id", "event_id", name="uq_deliveries_integration_event"),
-        Index("ix_deliveries_flush", "integration_id", "status", "next_attempt_at"),
-        Index("ix_deliveries_status_created", "status", "created_at"),
-        # Partial: only held deliveries are ever looked up by visitor, and they are few next to the rest.
-        Index(
-            "ix_deliveries_held_user",
-            "user_id",
-            postgresql_where=text("status = 'held'"),
-            sqlite_where=text("status = 'held'"),
-        ),
-        Index(
-            "ix_deliveries_held_anonymous",
-            "anonymous_id",
-            postgresql_where=text("status = 'held'"),
-            sqlite_where=text("status = 'held'"),
-        ),
+        _partial("ix_deliveries_queued", ["integration_id", "id"], "status = 'queued'"),  # the flush
+        _partial("ix_deliveries_sent_job", ["job_id"], "status = 'sent'"),  # settling an import job
+        _partial("ix_deliveries_held_user", ["user_id"], "status = 'held'"),  # released by an identify
+        _partial("ix_deliveries_held_anonymous", ["anonymous_id"], "status = 'held'"),
+        _partial("ix_deliveries_held_created", ["created_at"], "status = 'held'"),  # expiry of the hold
+        _partial("ix_deliveries_failed", ["id"], "status IN ('failed', 'import_errored')"),  # replay
     )
 
     id: Mapped[pk]
@@ -69,7 +67,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     replay_count: Mapped[int] = mapped_column(Integer, default=0)
-    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_attempts.id", ondelete="SET NULL"))
     status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[created]

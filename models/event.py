@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Index, Integer, String, Text
+from sqlalchemy import Enum, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created, enum_values, json, pk
@@ -20,7 +20,15 @@ class EventStatus(enum.StrEnum):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_status_id", "status", "id"),)
+    # Only received events are looked up by status (the sweep); processed ones, nearly all, are not indexed.
+    __table_args__ = (
+        Index(
+            "ix_events_received",
+            "id",
+            postgresql_where=text("status = 'received'"),
+            sqlite_where=text("status = 'received'"),
+        ),
+    )
 
     id: Mapped[pk]
     message_id: Mapped[str] = mapped_column(String(200), unique=True)

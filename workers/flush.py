@@ -30,8 +30,8 @@ from models import (
     Integration,
     IntegrationStatus,
 )
-from models.base import utcnow
-from models.db import insert_ignoring_conflicts, is_postgres
+from models.base import has_status, utcnow
+from models.db import among, insert_ignoring_conflicts, is_postgres
 from workers.attempts import record_attempt
 from workers.fields import resolve_fields
 from workers.integrations import mark_auth_failed, mark_paused
@@ -116,7 +116,7 @@ def flush_round(
             select(Delivery)
             # Every queued delivery, retries included: backoff pauses the whole integration (paused_until), so
             # a contact's newer patch can never overtake an older one that is waiting to be retried.
-            .where(Delivery.integration_id == integration_id, Delivery.status == DeliveryStatus.QUEUED)
+            .where(Delivery.integration_id == integration_id, has_status(Delivery.status, DeliveryStatus.QUEUED))
             .order_by(Delivery.id)
             .limit(CLAIM_LIMIT)
             .with_for_update(skip_locked=True)
@@ -185,7 +185,9 @@ def consent_withdrawn(session: Session, integration_id: int, emails: list[str]) 
         found.update(
             session.scalars(
                 select(Contact.email).where(
-                    Contact.integration_id == integration_id, Contact.email.in_(part), Contact.consent.is_(False)
+                    Contact.integration_id == integration_id,
+                    among(session, Contact.email, part),
+                    Contact.consent.is_(False),
                 )
             )
         )

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import AttemptKind, Delivery, DeliveryStatus, ImportJob, ImportJobStatus, Integration
-from models.base import utcnow
+from models.base import has_status, utcnow
 from workers.attempts import record_attempt
 from workers.flush import ClientFor
 
@@ -74,7 +74,7 @@ def settle(session: Session, job: ImportJob, status: ImportJobStatus, results: d
         reason = f"SendGrid import {status.value}: {counts or 'no counts'}; errors: {results.get('errors_url', 'n/a')}"
     session.execute(
         update(Delivery)
-        .where(Delivery.job_id == job.job_id, Delivery.status == DeliveryStatus.SENT)
+        .where(Delivery.job_id == job.job_id, has_status(Delivery.status, DeliveryStatus.SENT))
         .values(status=outcome, reason=reason, updated_at=utcnow())
     )
 
@@ -82,6 +82,6 @@ def settle(session: Session, job: ImportJob, status: ImportJobStatus, results: d
 def set_reason(session: Session, job: ImportJob, reason: str) -> None:
     session.execute(
         update(Delivery)
-        .where(Delivery.job_id == job.job_id, Delivery.status == DeliveryStatus.SENT)
+        .where(Delivery.job_id == job.job_id, has_status(Delivery.status, DeliveryStatus.SENT))
         .values(reason=reason, updated_at=utcnow())
     )

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
 from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, bulk
-from models.base import utcnow
+from models.base import has_status, utcnow
+from models.db import among
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
     with engine.begin() as conn:
         rows = conn.execute(
             update(Event)
-            .where(Event.id.in_(event_ids), Event.status == EventStatus.RECEIVED)
+            .where(among(conn, Event.id, event_ids), Event.status == EventStatus.RECEIVED)
             .values(process_attempts=Event.process_attempts + 1)
             .returning(Event.id, Event.process_attempts)
         ).all()
@@ -123,7 +124,7 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
         if poison:
             conn.execute(
                 update(Event)
-                .where(Event.id.in_(poison))
+                .where(among(conn, Event.id, poison))
                 .values(
                     status=EventStatus.FAILED,
                     processed_at=utcnow(),
@@ -145,7 +146,7 @@ def process_events(session: Session, event_ids: list[int]) -> set[int]:
         return set()
     tried = session.execute(
         select(Event.id, Event.process_attempts).where(
-            Event.id.in_(list(event_ids)), Event.status == EventStatus.RECEIVED
+            among(session, Event.id, event_ids), Event.status == EventStatus.RECEIVED
         )
     ).all()
     engine = session.get_bind()
@@ -168,7 +169,7 @@ def process_one_by_one(engine: Engine, event_ids: list[int]) -> set[int]:
 
 def process_claimed(session: Session, ids: list[int]) -> set[int]:
     """Process events whose attempt was just counted."""
-    query = select(Event).where(Event.id.in_(ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
+    query = select(Event).where(among(session, Event.id, ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
     events = list(session.scalars(query.with_for_update(skip_locked=True)))
     if not events:
         return set()
@@ -232,6 +233,8 @@ def held_to_release(batch: Batch) -> list[Item]:
     anonymous = sorted(v for k, v in batch.new_links if k == "anonymous")
     if not users and not anonymous:
         return []
+    # Plain IN lists here, not arrays: with the values in sight the planner probes the partial indexes on held
+    # deliveries even before the table has statistics; with an array it scanned every held delivery.
     keys = []
     if users:
         keys.append(Delivery.user_id.in_(users))
@@ -240,7 +243,7 @@ def held_to_release(batch: Batch) -> list[Item]:
     rows = batch.session.execute(
         select(Delivery, Event)
         .join(Event, Event.id == Delivery.event_id)
-        .where(Delivery.status == DeliveryStatus.HELD, or_(*keys))
+        .where(has_status(Delivery.status, DeliveryStatus.HELD), or_(*keys))
         .order_by(Delivery.id)
         .with_for_update(of=Delivery, skip_locked=True)
     ).all()
@@ -320,7 +323,9 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
     processed = sorted(i for i, (status, _) in outcomes.items() if status == EventStatus.PROCESSED)
     if processed:
         session.execute(
-            update(Event.__table__).where(Event.id.in_(processed)).values(status="processed", processed_at=now)
+            update(Event.__table__)
+            .where(among(session, Event.id, processed))
+            .values(status="processed", processed_at=now)
         )
     others = [{"id": i, "status": s, "reason": r, "processed_at": now} for i, (s, r) in outcomes.items()
               if s != EventStatus.PROCESSED]  # fmt: skip

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mapping import MappingConfig, map_event, replayable_fields
 from models import Delivery, DeliveryStatus, Event
-from models.base import utcnow
+from models.base import has_status, utcnow
 from workers.processing import Batch, count_order, route
 
 REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
@@ -44,7 +44,9 @@ def matching(flt: ReplayFilter):
     status = DeliveryStatus(flt.status or "failed")
     if status not in REPLAYABLE:
         raise ValueError(f"only {', '.join(s.value for s in REPLAYABLE)} deliveries can be replayed")
-    query = select(Delivery, Event).join(Event, Event.id == Delivery.event_id).where(Delivery.status == status)
+    query = (
+        select(Delivery, Event).join(Event, Event.id == Delivery.event_id).where(has_status(Delivery.status, status))
+    )
     if flt.since:
         query = query.where(Delivery.updated_at >= flt.since)
     if flt.until:

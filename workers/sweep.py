@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
-from models.base import utcnow
+from models.base import has_status, utcnow
 
 LOST_TRIGGER_AFTER = timedelta(seconds=30)
 
@@ -36,7 +36,7 @@ def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_los
         result.events_to_process = list(
             session.scalars(
                 select(Event.id)
-                .where(Event.status == EventStatus.RECEIVED, Event.received_at < now - lost_after)
+                .where(has_status(Event.status, EventStatus.RECEIVED), Event.received_at < now - lost_after)
                 .order_by(Event.id)
                 .limit(10_000)
             )
@@ -48,14 +48,14 @@ def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_los
                 Integration.status == IntegrationStatus.ACTIVE,
                 ready,
                 select(Delivery.id)
-                .where(Delivery.integration_id == Integration.id, Delivery.status == DeliveryStatus.QUEUED)
+                .where(Delivery.integration_id == Integration.id, has_status(Delivery.status, DeliveryStatus.QUEUED))
                 .exists(),
             )
         )
     )
     expired = session.execute(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.HELD, Delivery.created_at < now - hold_window())
+        .where(has_status(Delivery.status, DeliveryStatus.HELD), Delivery.created_at < now - hold_window())
         .values(status=DeliveryStatus.SKIPPED, reason="no_identity: no identify linked this visitor to an email")
     )
     result.expired_held = expired.rowcount or 0
