@@ -1,16 +1,19 @@
-"""Per-stage throughput on real PostgreSQL, without the broker or SendGrid: store, process, flush-build.
+"""Per-stage throughput on real PostgreSQL, without the broker: store, process, then flush to a local sandbox.
 
-    .venv/bin/python -m bench.stages [--events 50000] [--batch 500] [--profile]
+    .venv/bin/python -m bench.stages [--events 50000] [--batch 500] [--profile process|flush]
 
-Each stage runs over the same workload as bench.pipeline; `--profile` prints the top of a cProfile of the
-processing stage. This is where the pipeline's CPU time goes, measured apart from the network.
+Each stage runs over the same workload as bench.pipeline; `--profile` prints the top of a cProfile of one
+stage. This is where the pipeline's CPU time goes, measured apart from the broker and SendGrid's latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
+import socket
+import subprocess
 import time
 import uuid
 
@@ -18,15 +21,14 @@ import psycopg
 from sqlalchemy import func, select
 
 from bench import workload
-from bench.pipeline import ADMIN_DSN, cpu_seconds, pids_named
-from models import Delivery, Integration, IntegrationStatus
+from bench.pipeline import ADMIN_DSN, BIN, KEY, cpu_seconds, free_port, pids_named
+from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
 from models.db import make_engine, session_factory
 from models.migrate import upgrade
+from workers.flush import flush_integration
 from workers.inbox import Incoming, store_events
 from workers.processing import process_events
-
-FIELD_IDS = {"signal_user_id": "e1_T", "last_page_url": "e2_T", "last_product_id": "e3_T",
-             "last_purchase_at": "e4_D", "lifetime_value": "e5_N"}  # fmt: skip
+from workers.sendgrid import SendGridClient
 
 
 def postgres_cpu() -> float:
@@ -45,11 +47,49 @@ def print_table_writes(engine, events: int) -> None:
         print(f"{name:<16} {ins / events:>13.2f}  {upd / events:>13.2f}  {hot / max(upd, 1):>10.0%}  {indexes:>7}")
 
 
+def flush_stage(sessions, integration_id: int, profiler: cProfile.Profile | None) -> None:
+    """Flush every queued delivery to a local sandbox (no added latency): the per-delivery cost of a flush."""
+    port = free_port()
+    command = [
+        str(BIN / "signal-sendgrid"),
+        "sandbox",
+        "--port",
+        str(port),
+        "--apply-delay",
+        "0",
+        "--rate-limit",
+        "1000000",
+    ]
+    sandbox = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        with sessions.begin() as session:
+            session.get(Integration, integration_id).api_url = f"http://127.0.0.1:{port}"
+            queued = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.QUEUED))
+        client_for = lambda integration: SendGridClient(integration.api_url, KEY)  # noqa: E731
+        pg_before, cpu_before, started = postgres_cpu(), time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        report = flush_integration(sessions, integration_id, client_for)
+        if profiler:
+            profiler.disable()
+        wall, cpu, pg = time.perf_counter() - started, time.process_time() - cpu_before, postgres_cpu() - pg_before
+        print(f"flush:   {queued} queued deliveries in {report.requests} requests, {wall:.1f} s: "
+              f"{queued / wall:,.0f} deliveries/s; CPU per delivery: flush {cpu * 1000 / queued:.3f} ms, "
+              f"PostgreSQL {pg * 1000 / queued:.3f} ms")  # fmt: skip
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", choices=["process", "flush"], help="print the top of a cProfile of a stage")
     args = parser.parse_args()
     name = f"signal_stages_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
@@ -60,9 +100,12 @@ def main() -> None:
         engine = make_engine(url)
         sessions = session_factory(engine)
         with sessions.begin() as session:
-            session.add(Integration(name="bench", status=IntegrationStatus.ACTIVE, api_key_encrypted="-",
-                                    api_key_hint="-", api_url="http://127.0.0.1:9", default_list_id=None,
-                                    config={}, field_ids=FIELD_IDS))  # fmt: skip
+            integration = Integration(name="bench", status=IntegrationStatus.ACTIVE, api_key_encrypted="-",
+                                      api_key_hint="-", api_url="http://127.0.0.1:9", default_list_id=None,
+                                      config={}, field_ids={})  # fmt: skip
+            session.add(integration)
+            session.flush()
+            integration_id = integration.id
         bodies = workload.events(args.events)
         started = time.perf_counter()
         batches = []
@@ -70,7 +113,7 @@ def main() -> None:
             with sessions.begin() as session:
                 batches.append(store_events(session, [Incoming(b) for b in bodies[start : start + args.batch]]))
         stored = time.perf_counter() - started
-        profiler = cProfile.Profile() if args.profile else None
+        profiler = cProfile.Profile() if args.profile == "process" else None
         pg_before = postgres_cpu()
         started = time.perf_counter()
         if profiler:
@@ -91,7 +134,11 @@ def main() -> None:
         time.sleep(1)  # table statistics are published asynchronously
         print_table_writes(engine, args.events)
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        profiler = cProfile.Profile() if args.profile == "flush" else None
+        flush_stage(sessions, integration_id, profiler)
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         engine.dispose()
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:

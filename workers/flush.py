@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import RESERVED_LIMITS, MappingConfig, UnknownCustomField, contact_for_sendgrid
@@ -282,12 +282,12 @@ def send_chunk(
     now = utcnow()
     note_rate_limit(integration, answer, now)
     carried = [d for out in chunk.contacts for d in out.deliveries]
+    if answer.ok:
+        return accepted(session, integration, carried, attempt.id, answer, report, now)
     for delivery in carried:
         delivery.attempts += 1
         delivery.attempt_id = attempt.id
         delivery.status_code = answer.status
-    if answer.ok:
-        return accepted(session, integration, chunk, answer, report, now)
     if answer.status == 400:
         return rejected(session, integration, client, chunk, answer, report)
     if answer.status in (401, 403):
@@ -313,14 +313,34 @@ def send_chunk(
 
 
 def accepted(
-    session: Session, integration: Integration, chunk: Chunk, answer: SendGridResponse, report: FlushReport, now
+    session: Session,
+    integration: Integration,
+    carried: list[Delivery],
+    attempt_id: int,
+    answer: SendGridResponse,
+    report: FlushReport,
+    now: datetime,
 ) -> list[Chunk]:
+    """Every delivery of the request is sent: one UPDATE for all of them, then the job to poll. The loaded
+    objects are left as they are (record_attempt flushed their earlier changes, and nothing reads them after
+    their chunk is accepted)."""
     job_id = answer.job_id
-    for out in chunk.contacts:
-        for delivery in out.deliveries:
-            finish(delivery, DeliveryStatus.SENT, None if job_id else "accepted without a job id: not verifiable")
-            delivery.job_id = job_id
-            report.sent += 1
+    session.execute(
+        update(Delivery)
+        .where(among(session, Delivery.id, [d.id for d in carried]))
+        .values(
+            status=DeliveryStatus.SENT,
+            reason=None if job_id else "accepted without a job id: not verifiable",
+            next_attempt_at=None,
+            job_id=job_id,
+            attempts=Delivery.attempts + 1,
+            attempt_id=attempt_id,
+            status_code=answer.status,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    report.sent += len(carried)
     if job_id:
         insert_ignoring_conflicts(
             session,
@@ -330,7 +350,7 @@ def accepted(
                     "job_id": job_id,
                     "integration_id": integration.id,
                     "status": "pending",
-                    "contacts_count": len(chunk.contacts),
+                    "contacts_count": len({d.email for d in carried}),
                     "polls": 0,
                     "next_poll_at": now + timedelta(seconds=1),
                     "created_at": now,
