@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import Connection, Engine, Table, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -30,11 +31,19 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         connect_args={"connect_timeout": 5, "application_name": "signal-sendgrid"},
     )
+
+    @event.listens_for(engine, "connect")
+    def _binary_arrays(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+        # Array parameters (the unnest statements) in binary: in text form psycopg escapes every quote of
+        # every JSON body with a regular expression, a fifth of the ingest's CPU.
+        dbapi_conn.adapters.register_dumper(list, ListBinaryDumper)
+
+    return engine
 
 
 @lru_cache(maxsize=4)
