@@ -66,7 +66,7 @@ def _map(payload: object, config: MappingConfig, received_at: datetime) -> Mappe
     event_type = data["type"]
     kind = event_type
     if event_type == "track":
-        kind = track_kind(data.get("event")) or "track"
+        kind = track_kind(payload.get("event")) or "track"
     context = data.get("context") or {}
     consent = (context.get("consent") or {}).get("marketing")
     timestamp = data.get("timestamp") or received_at
@@ -146,7 +146,7 @@ def _apply_rule(
     else:
         rule = map_order_completed(payload.get("properties"), timestamp, config)
     # Page and track events carry identity in context.traits (often nothing: the worker knows the email).
-    _traits, rule.email, email_problems = traits_email(context.get("traits"), "context.traits")
+    _traits, rule.email, email_problems = traits_email(_get(payload, "context", "traits"), "context.traits")
     rule.problems.extend(email_problems)
     return rule
 
