@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
@@ -169,8 +169,13 @@ def process_one_by_one(engine: Engine, event_ids: list[int]) -> set[int]:
 
 def process_claimed(session: Session, ids: list[int]) -> set[int]:
     """Process events whose attempt was just counted."""
-    query = select(Event).where(among(session, Event.id, ids), Event.status == EventStatus.RECEIVED).order_by(Event.id)
-    events = list(session.scalars(query.with_for_update(skip_locked=True)))
+    # Rows, not ORM objects: processing reads these five columns and writes events back in bulk.
+    query = (
+        select(Event.id, Event.message_id, Event.payload, Event.received_at, Event.process_attempts)
+        .where(among(session, Event.id, ids), Event.status == EventStatus.RECEIVED)
+        .order_by(Event.id)
+    )
+    events = session.execute(query.with_for_update(skip_locked=True)).all()
     if not events:
         return set()
     batch = Batch(session)
@@ -205,7 +210,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
 
 
 def plan_event(
-    batch: Batch, event: Event, checked: MappedEvent, outcomes: dict[int, tuple[EventStatus, str | None]]
+    batch: Batch, event: Row, checked: MappedEvent, outcomes: dict[int, tuple[EventStatus, str | None]]
 ) -> list[Item]:
     if checked.status == "rejected":
         outcomes[event.id] = (EventStatus.REJECTED, checked.reason)
