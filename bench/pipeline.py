@@ -174,21 +174,27 @@ class Stack:
 
 
 def wait_drained(stack: Stack, expected_events: int, timeout: float) -> float:
-    """Until every event that reached the queue is stored and processed and nothing is queued for SendGrid.
+    """Until every event that reached the queue is stored and processed and nothing is queued for SendGrid;
+    returns the moment that was first seen.
 
-    Publishing here is unconfirmed (see bench.broker), so a few messages may never reach the queue: the run
-    ends when the queue is empty and the count of stored events stopped moving, and reports what arrived.
+    Publishing here is unconfirmed (see bench.broker), so a few messages may never reach the queue: then the
+    run waits until the count of stored events has not moved for 10 s, and the end is still the first moment
+    everything was settled after the last event arrived (not the moment the last event was stored).
     """
     deadline = time.time() + timeout
-    last, still_since = -1, time.time()
+    last, still_since, settled_since = -1, time.time(), None
     while time.time() < deadline:
+        now = time.time()
         ((stored,),) = stack.query("SELECT count(*) FROM events")
         received, queued = stack.backlog()
         if stored != last:
-            last, still_since = stored, time.time()
+            last, still_since, settled_since = stored, now, None
         settled = received == 0 and queued == 0 and broker.queue_depth(stack.broker_url) == 0
-        if settled and (stored >= expected_events or time.time() - still_since > 10):
-            return time.time() if stored >= expected_events else still_since
+        settled_since = (settled_since or now) if settled else None
+        if settled and stored >= expected_events:
+            return now
+        if settled and now - still_since > 10:
+            return settled_since
         time.sleep(0.2)
     raise RuntimeError(f"not drained after {timeout}s: stored {stored}, received {received}, queued {queued}")
 
