@@ -137,8 +137,8 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError("the sandbox did not start")
 
-    def start_pipeline(self, concurrency: int) -> None:
-        self.start("ingest", str(BIN / "signal-sendgrid"), "ingest")
+    def start_pipeline(self, concurrency: int, ingest_batch: int = 1000) -> None:
+        self.start("ingest", str(BIN / "signal-sendgrid"), "ingest", "--batch-size", str(ingest_batch))
         self.start("worker", str(BIN / "celery"), "-A", "workers", "worker", "-B", "-l", "WARNING",
                    "-c", str(concurrency), "-s", str(self.logs / "beat-schedule"))  # fmt: skip
 
@@ -199,10 +199,11 @@ def wait_drained(stack: Stack, expected_events: int, timeout: float) -> float:
     raise RuntimeError(f"not drained after {timeout}s: stored {stored}, received {received}, queued {queued}")
 
 
-def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> dict:
+def run(events: int, latency_events: int, concurrency: int, latency_ms: int, ingest_batch: int = 1000) -> dict:
     label = uuid.uuid4().hex[:8]
     bodies = workload.events(events)
-    figures: dict = {"events": events, "concurrency": concurrency, "sendgrid_latency_ms": latency_ms}
+    figures: dict = {"events": events, "concurrency": concurrency, "ingest_batch": ingest_batch,
+                     "sendgrid_latency_ms": latency_ms}  # fmt: skip
     with Stack(label) as stack:
         stack.start_sandbox(latency_ms)
         stack.cli("install", "--api-key", KEY, "--default-list-id", LIST_ID)
@@ -213,7 +214,7 @@ def run(events: int, latency_events: int, concurrency: int, latency_ms: int) -> 
 
         # End to end: first publish to every delivery out of `queued`.
         rows_before = stack.rows_written()
-        stack.start_pipeline(concurrency)
+        stack.start_pipeline(concurrency, ingest_batch)
         time.sleep(3)  # let the worker boot, so its start-up is not counted
         cpu_before = stack.cpu()
         started = time.time()
@@ -272,8 +273,9 @@ def main() -> None:
     parser.add_argument("--latency-events", type=int, default=15_000)
     parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes (the Procfile runs 4)")
     parser.add_argument("--sendgrid-latency-ms", type=int, default=150)
+    parser.add_argument("--ingest-batch", type=int, default=1000, help="signal-sendgrid ingest --batch-size")
     args = parser.parse_args()
-    figures = run(args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms)
+    figures = run(args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms, args.ingest_batch)
     out = ROOT / "bench" / "results" / "latest.json"
     out.write_text(json.dumps(figures, indent=2, default=str))
     print(json.dumps(figures, indent=2, default=str))

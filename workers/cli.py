@@ -219,7 +219,7 @@ def publish(source: IO[str]) -> None:
 
 
 @main.command()
-@click.option("--batch-size", default=500, show_default=True)
+@click.option("--batch-size", default=1000, show_default=True)
 @click.option("--batch-ms", default=200, show_default=True)
 @click.option("--idle-exit", type=float, help="Exit after the queue stayed empty this many seconds.")
 def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:

@@ -32,7 +32,7 @@ class IngestConsumer:
         connection: Connection,
         sessions: sessionmaker[Session],
         trigger: Trigger,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         batch_ms: int = 200,
     ) -> None:
         self.connection = connection
