@@ -137,8 +137,10 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError("the sandbox did not start")
 
-    def start_pipeline(self, concurrency: int, ingest_batch: int = 1000) -> None:
-        self.start("ingest", str(BIN / "signal-sendgrid"), "ingest", "--batch-size", str(ingest_batch))
+    def start_pipeline(self, concurrency: int, ingest_batch: int = 1000, ingest_processes: int = 1) -> None:
+        for n in range(ingest_processes):
+            name = "ingest" if n == 0 else f"ingest{n + 1}"
+            self.start(name, str(BIN / "signal-sendgrid"), "ingest", "--batch-size", str(ingest_batch))
         self.start("worker", str(BIN / "celery"), "-A", "workers", "worker", "-B", "-l", "WARNING",
                    "-c", str(concurrency), "-s", str(self.logs / "beat-schedule"))  # fmt: skip
 
@@ -199,11 +201,18 @@ def wait_drained(stack: Stack, expected_events: int, timeout: float) -> float:
     raise RuntimeError(f"not drained after {timeout}s: stored {stored}, received {received}, queued {queued}")
 
 
-def run(events: int, latency_events: int, concurrency: int, latency_ms: int, ingest_batch: int = 1000) -> dict:
+def run(
+    events: int,
+    latency_events: int,
+    concurrency: int,
+    latency_ms: int,
+    ingest_batch: int = 1000,
+    ingest_processes: int = 1,
+) -> dict:
     label = uuid.uuid4().hex[:8]
     bodies = workload.events(events)
     figures: dict = {"events": events, "concurrency": concurrency, "ingest_batch": ingest_batch,
-                     "sendgrid_latency_ms": latency_ms}  # fmt: skip
+                     "ingest_processes": ingest_processes, "sendgrid_latency_ms": latency_ms}  # fmt: skip
     with Stack(label) as stack:
         stack.start_sandbox(latency_ms)
         stack.cli("install", "--api-key", KEY, "--default-list-id", LIST_ID)
@@ -214,7 +223,7 @@ def run(events: int, latency_events: int, concurrency: int, latency_ms: int, ing
 
         # End to end: first publish to every delivery out of `queued`.
         rows_before = stack.rows_written()
-        stack.start_pipeline(concurrency, ingest_batch)
+        stack.start_pipeline(concurrency, ingest_batch, ingest_processes)
         time.sleep(3)  # let the worker boot, so its start-up is not counted
         cpu_before = stack.cpu()
         started = time.time()
@@ -274,8 +283,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes (the Procfile runs 4)")
     parser.add_argument("--sendgrid-latency-ms", type=int, default=150)
     parser.add_argument("--ingest-batch", type=int, default=1000, help="signal-sendgrid ingest --batch-size")
+    parser.add_argument(
+        "--ingest-processes", type=int, default=2, help="ingest consumers on the queue (docker-compose runs 2)"
+    )
     args = parser.parse_args()
-    figures = run(args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms, args.ingest_batch)
+    figures = run(
+        args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms, args.ingest_batch,
+        args.ingest_processes,
+    )  # fmt: skip
     out = ROOT / "bench" / "results" / "latest.json"
     out.write_text(json.dumps(figures, indent=2, default=str))
     print(json.dumps(figures, indent=2, default=str))
