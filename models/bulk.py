@@ -10,13 +10,15 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
 from models.contact import Contact, Identity, Order
 from models.db import is_postgres
 from models.delivery import Delivery
@@ -46,10 +48,23 @@ _INSERT_ORDERS = text(
     "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:ats AS timestamptz[])) "
     "ON CONFLICT (integration_id, order_id) DO NOTHING RETURNING integration_id, order_id"
 )
+_CONTACT_STATE = ("id", "integration_id", "email", "fields", "consent", "consent_at", "lifetime_value")
 _LOCK_CONTACTS = text(
-    "SELECT contacts.* FROM contacts JOIN unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[])) AS k(i, e) "
+    "SELECT contacts.id, contacts.integration_id, contacts.email, contacts.fields, contacts.consent, "
+    "contacts.consent_at, contacts.lifetime_value FROM contacts "
+    "JOIN unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[])) AS k(i, e) "
     "ON contacts.integration_id = k.i AND contacts.email = k.e ORDER BY contacts.integration_id, contacts.email "
     "FOR UPDATE OF contacts"
+)
+_UPDATE_CONTACTS = text(
+    "UPDATE contacts SET fields = CAST(u.f AS jsonb), consent = u.c, consent_at = u.ca, lifetime_value = u.l, "
+    "updated_at = now() FROM unnest(CAST(:ids AS bigint[]), CAST(:fields AS text[]), CAST(:consents AS boolean[]), "
+    "CAST(:consent_ats AS timestamptz[]), CAST(:ltvs AS numeric[])) AS u(id, f, c, ca, l) WHERE contacts.id = u.id"
+)
+_UPDATE_DELIVERIES = text(
+    "UPDATE deliveries SET email = u.e, patch = CAST(u.p AS jsonb), status = u.s, reason = u.r, updated_at = :now "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:emails AS text[]), CAST(:patches AS text[]), "
+    "CAST(:statuses AS text[]), CAST(:reasons AS text[])) AS u(id, e, p, s, r) WHERE deliveries.id = u.id"
 )
 DELIVERY_COLUMNS = (
     "integration_id", "event_id", "kind", "email", "user_id", "anonymous_id", "event_at", "patch", "status",
@@ -90,7 +105,27 @@ def upsert_identities(session: Session, rows: list[tuple[str, str, str, datetime
         )
 
 
-def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[Contact]:
+@dataclass(eq=False)
+class ContactState:
+    """A locked contact as processing reads and changes it; `save_contacts` writes back the changed ones."""
+
+    id: int
+    integration_id: int
+    email: str
+    fields: dict
+    consent: bool | None
+    consent_at: datetime | None
+    lifetime_value: Decimal
+    loaded: tuple = ()
+
+    def __post_init__(self) -> None:
+        self.loaded = self.values()
+
+    def values(self) -> tuple:
+        return json.dumps(self.fields or {}, sort_keys=True), self.consent, self.consent_at, self.lifetime_value
+
+
+def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[ContactState]:
     """Create the missing contacts, then load all of them locked (FOR UPDATE), in key order."""
     contacts = []
     for start in range(0, len(keys), CHUNK):
@@ -98,19 +133,54 @@ def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[Contact
         if is_postgres(session):
             params = {"ints": [i for i, _ in part], "emails": [e for _, e in part]}
             session.execute(_INSERT_CONTACTS, params)
-            query = select(Contact).from_statement(_LOCK_CONTACTS.bindparams(**params))
+            rows = session.execute(_LOCK_CONTACTS, params)
         else:
             rows = [{"integration_id": i, "email": e, "fields": {}, "lifetime_value": Decimal(0), "suppressed": False}
                     for i, e in part]  # fmt: skip
             session.execute(sqlite.insert(Contact).values(rows).on_conflict_do_nothing())
-            query = (
-                select(Contact)
+            rows = session.execute(
+                select(*(getattr(Contact, c) for c in _CONTACT_STATE))
                 .where(tuple_(Contact.integration_id, Contact.email).in_(part))
                 .order_by(Contact.integration_id, Contact.email)
                 .with_for_update()
             )
-        contacts.extend(session.scalars(query.execution_options(populate_existing=True)))
+        contacts.extend(ContactState(*row) for row in rows)
     return contacts
+
+
+def save_contacts(session: Session, contacts: Iterable[ContactState]) -> None:
+    """Write back the contacts that changed since they were locked, in one statement."""
+    changed = [c for c in contacts if c.values() != c.loaded]
+    for start in range(0, len(changed), CHUNK):
+        part = changed[start : start + CHUNK]
+        if is_postgres(session):
+            session.execute(_UPDATE_CONTACTS, {
+                "ids": [c.id for c in part], "fields": [json.dumps(c.fields or {}) for c in part],
+                "consents": [c.consent for c in part], "consent_ats": [c.consent_at for c in part],
+                "ltvs": [Decimal(c.lifetime_value or 0) for c in part],
+            })  # fmt: skip
+        else:
+            session.execute(update(Contact), [
+                {"id": c.id, "fields": c.fields, "consent": c.consent, "consent_at": c.consent_at,
+                 "lifetime_value": c.lifetime_value, "updated_at": utcnow()} for c in part
+            ])  # fmt: skip
+        for contact in part:
+            contact.loaded = contact.values()
+
+
+def update_deliveries(session: Session, rows: list[dict]) -> None:
+    """Set email, patch, status and reason of existing deliveries (by id), in one statement per chunk."""
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start : start + CHUNK]
+        if not is_postgres(session):
+            session.execute(update(Delivery), part)
+            continue
+        session.execute(_UPDATE_DELIVERIES, {
+            "ids": [r["id"] for r in part], "emails": [r["email"] for r in part],
+            "patches": [None if r["patch"] is None else json.dumps(r["patch"]) for r in part],
+            "statuses": [_plain(r["status"]) for r in part], "reasons": [r["reason"] for r in part],
+            "now": part[0]["updated_at"],
+        })  # fmt: skip
 
 
 def insert_orders(session: Session, rows: list[dict]) -> set[tuple[int, str]]:

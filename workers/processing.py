@@ -19,8 +19,9 @@ from sqlalchemy import Engine, Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
-from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, bulk
+from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, bulk
 from models.base import has_status, utcnow
+from models.bulk import ContactState
 from models.db import among
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Batch:
         self.links: dict[tuple[str, str], tuple[str, datetime]] = {}  # (kind, value) -> (email, linked_at)
         self.looked_up: set[tuple[str, str]] = set()
         self.new_links: set[tuple[str, str]] = set()
-        self.contacts: dict[tuple[int, str], Contact] = {}
+        self.contacts: dict[tuple[int, str], ContactState] = {}
         self.new_orders: set[tuple[int, str]] = set()
         self.touched: set[int] = set()
 
@@ -90,10 +91,14 @@ class Batch:
         for contact in bulk.lock_contacts(self.session, wanted) if wanted else []:
             self.contacts[(contact.integration_id, contact.email)] = contact
 
-    def contact(self, integration_id: int, email: str) -> Contact:
+    def contact(self, integration_id: int, email: str) -> ContactState:
         """One contact, locked (a lookup when `lock_contacts` already took it)."""
         self.lock_contacts({(integration_id, email)})
         return self.contacts[(integration_id, email)]
+
+    def save_contacts(self) -> None:
+        """Write back what this batch changed in its locked contacts (one statement, not one per contact)."""
+        bulk.save_contacts(self.session, self.contacts.values())
 
     def insert_orders(self, items: list[Item]) -> None:
         """Store every order of the batch once; those stored now are new and add to lifetime value."""
@@ -284,7 +289,7 @@ def decide(batch: Batch, item: Item) -> None:
         patch_contact(batch, item, contact)
 
 
-def patch_contact(batch: Batch, item: Item, contact: Contact) -> None:
+def patch_contact(batch: Batch, item: Item, contact: ContactState) -> None:
     mapped, config = item.mapped, batch.configs[item.integration.id]
     assert isinstance(config, MappingConfig)
     if mapped.consent is not None:
@@ -321,8 +326,7 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
             "event_at": item.mapped.timestamp, "attempts": 0, "replay_count": 0, "created_at": now, **values,
         })  # fmt: skip
     bulk.insert_deliveries(session, new_rows)
-    if held_updates:
-        session.execute(update(Delivery), held_updates)
+    bulk.update_deliveries(session, held_updates)
     if batch.new_links:
         upsert_links(batch)
     processed = sorted(i for i, (status, _) in outcomes.items() if status == EventStatus.PROCESSED)
@@ -336,7 +340,7 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
               if s != EventStatus.PROCESSED]  # fmt: skip
     if others:
         session.execute(update(Event), others)
-    session.flush()  # contacts changed in memory
+    batch.save_contacts()
 
 
 def upsert_links(batch: Batch) -> None:
@@ -344,7 +348,7 @@ def upsert_links(batch: Batch) -> None:
     bulk.upsert_identities(batch.session, rows)
 
 
-def set_consent(contact: Contact, granted: bool, at: datetime | None) -> None:
+def set_consent(contact: ContactState, granted: bool, at: datetime | None) -> None:
     """Newest consent state wins, like any other field."""
     if at is not None and contact.consent_at is not None and at < contact.consent_at:
         return

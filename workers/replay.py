@@ -83,6 +83,7 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
             delivery.job_id, delivery.next_attempt_at = None, None
             result.requeued += 1
             result.integrations.add(integration.id)
+    batch.save_contacts()
     return result
 
 
