@@ -60,7 +60,9 @@ def publish_paced(url: str, bodies: list[bytes], rate: float) -> dict[str, float
 
 
 def bare_drain(url: str, expected: int, timeout: float = 600) -> float:
-    """Drain `expected` messages from the events queue with a plain kombu consumer; returns messages/s."""
+    """Drain `expected` messages from the events queue with a plain kombu consumer; returns messages/s.
+
+    Messages it received beyond `expected` (its prefetch) go back to the queue when its channel closes."""
     count = 0
 
     def on_message(message) -> None:
@@ -83,6 +85,13 @@ def bare_drain(url: str, expected: int, timeout: float = 600) -> float:
                     break
             elapsed = time.perf_counter() - started
     return (count - first) / elapsed if elapsed > 0 else 0.0
+
+
+def bare_drains(url: str, total: int, rounds: int = 3) -> list[float]:
+    """The queue's `total` messages drained in `rounds` equal parts, a fresh consumer each: one drain rate
+    varies by half from run to run on this machine, so the ceiling is the median of several."""
+    rates = [bare_drain(url, total // rounds) for _ in range(rounds - 1)]
+    return [*rates, bare_drain(url, total - (rounds - 1) * (total // rounds))]
 
 
 def queue_depth(url: str) -> int:

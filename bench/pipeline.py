@@ -217,9 +217,11 @@ def run(
         stack.start_sandbox(latency_ms)
         stack.cli("install", "--api-key", KEY, "--default-list-id", LIST_ID)
 
-        # The ceiling: a bare kombu consumer draining the same queue.
+        # The ceiling: a bare kombu consumer draining the same queue (the median of three drains).
         broker.publish(stack.broker_url, bodies)
-        figures["bare_consumer_per_s"] = round(broker.bare_drain(stack.broker_url, len(bodies)))
+        drains = broker.bare_drains(stack.broker_url, len(bodies))
+        figures["bare_consumer_drains_per_s"] = [round(rate) for rate in drains]
+        figures["bare_consumer_per_s"] = round(statistics.median(drains))
 
         # End to end: first publish to every delivery out of `queued`.
         rows_before = stack.rows_written()
