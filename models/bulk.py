@@ -122,7 +122,8 @@ class ContactState:
         self.loaded = self.values()
 
     def values(self) -> tuple:
-        return json.dumps(self.fields or {}, sort_keys=True), self.consent, self.consent_at, self.lifetime_value
+        # A shallow copy is enough: processing replaces a field's [value, at] pair, it never edits one in place.
+        return dict(self.fields or {}), self.consent, self.consent_at, self.lifetime_value
 
 
 def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[ContactState]:
