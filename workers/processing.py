@@ -39,7 +39,7 @@ class Item:
     mapped: MappedEvent
     event_id: int
     email: str | None = None
-    held: Delivery | None = None  # an existing held delivery being released
+    held_id: int | None = None  # the id of an existing held delivery being released
     row: dict = field(default_factory=dict)
 
 
@@ -250,23 +250,24 @@ def held_to_release(batch: Batch) -> list[Item]:
         keys.append(Delivery.user_id.in_(users))
     if anonymous:
         keys.append(Delivery.anonymous_id.in_(anonymous))
+    columns = (Delivery.id, Delivery.integration_id, Delivery.user_id, Delivery.anonymous_id, Delivery.event_id)
     rows = batch.session.execute(
-        select(Delivery, Event)
+        select(*columns, Event.payload, Event.received_at)
         .join(Event, Event.id == Delivery.event_id)
         .where(has_status(Delivery.status, DeliveryStatus.HELD), or_(*keys))
         .order_by(Delivery.id)
         .with_for_update(of=Delivery, skip_locked=True)
     ).all()
     by_id = {i.id: i for i in batch.integrations}
-    batch.load_links({k for d, _ in rows for k in (("user", d.user_id), ("anonymous", d.anonymous_id)) if k[1]})
+    batch.load_links({k for r in rows for k in (("user", r.user_id), ("anonymous", r.anonymous_id)) if k[1]})
     items = []
-    for delivery, event in rows:
-        integration, config = by_id.get(delivery.integration_id), batch.configs.get(delivery.integration_id)
+    for row in rows:
+        integration, config = by_id.get(row.integration_id), batch.configs.get(row.integration_id)
         if integration is None or not isinstance(config, MappingConfig):
             continue
-        mapped = map_event(event.payload, config, event.received_at or utcnow())
+        mapped = map_event(row.payload, config, row.received_at or utcnow())
         email = batch.resolve_email(mapped.user_id, mapped.anonymous_id)
-        items.append(Item(integration, mapped, event.id, email, held=delivery))
+        items.append(Item(integration, mapped, row.event_id, email, held_id=row.id))
     return items
 
 
@@ -317,8 +318,8 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
     for item in items:
         values = {"email": item.email, "patch": item.row.get("patch"), "status": item.row["status"],
                   "reason": item.row.get("reason"), "updated_at": now}  # fmt: skip
-        if item.held is not None:
-            held_updates.append({"id": item.held.id, **values})
+        if item.held_id is not None:
+            held_updates.append({"id": item.held_id, **values})
             continue
         new_rows.append({
             "integration_id": item.integration.id, "event_id": item.event_id, "kind": item.mapped.kind,
