@@ -24,6 +24,15 @@ from workers.settings import Settings, load_settings
 from workers.wire import events_queue
 
 TOKEN = "test-admin-token-0123456789"
+# Every operation of the admin API (all of them require the bearer token).
+OPERATIONS = {
+    ("POST", "/v1/admin/integration-catalog/sendgrid/install"),
+    ("GET", "/v1/admin/integrations"),
+    ("GET", "/v1/admin/deliveries"),
+    ("POST", "/v1/admin/deliveries/replay"),
+    ("GET", "/v1/admin/stats"),
+    ("POST", "/v1/events"),
+}
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 
 # The body of the "API Setup" curl on the product page, byte for byte (its placeholders are substituted).

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import TOKEN, api_env
+from tests.api.conftest import OPERATIONS, TOKEN, api_env
 from workers.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
-PROTECTED = [
-    ("POST", "/v1/admin/integration-catalog/sendgrid/install"),
-    ("GET", "/v1/admin/integrations"),
-    ("GET", "/v1/admin/deliveries"),
-    ("POST", "/v1/admin/deliveries/replay"),
-    ("GET", "/v1/admin/stats"),
-    ("POST", "/v1/events"),
-    ("GET", "/v1/admin/no-such-route"),  # no token, no route discovery: 401 before 404
-]
+# Every operation, plus an unknown route: no token, no route discovery (401 before 404).
+PROTECTED = [*sorted(OPERATIONS), ("GET", "/v1/admin/no-such-route")]
 
 
 @pytest.mark.parametrize(

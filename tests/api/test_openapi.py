@@ -16,21 +16,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import TOKEN
+from tests.api.conftest import OPERATIONS, TOKEN
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_MODE = 25  # per operation, once with valid (positive) and once with invalid (negative) data
 # No 5xx; and each answer is one the document declares, with the declared content type and body schema.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-OPERATIONS = {
-    ("POST", "/v1/admin/integration-catalog/sendgrid/install"),
-    ("GET", "/v1/admin/integrations"),
-    ("GET", "/v1/admin/deliveries"),
-    ("POST", "/v1/admin/deliveries/replay"),
-    ("GET", "/v1/admin/stats"),
-    ("POST", "/v1/events"),
-}
 
 
 def test_the_document_describes_every_route_and_the_bearer_scheme(api):
