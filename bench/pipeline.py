@@ -177,6 +177,11 @@ class Stack:
         with psycopg.connect(self.dsn.replace("+psycopg", ""), autocommit=True) as conn:
             return conn.execute(sql, params).fetchall()
 
+    def wal_position(self) -> int:
+        """Bytes of write-ahead log PostgreSQL has written so far (the whole server: this run is all it does)."""
+        ((lsn,),) = self.query("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        return int(lsn)
+
     def rows_written(self) -> int:
         ((n,),) = self.query("SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables")
         return int(n)
@@ -263,7 +268,7 @@ def run(
         figures["bare_consumer_per_s"] = round(statistics.median(drains))
 
         # End to end: first publish to every delivery out of `queued`.
-        rows_before = stack.rows_written()
+        rows_before, wal_before = stack.rows_written(), stack.wal_position()
         stack.start_pipeline(concurrency, ingest_batch, ingest_processes)
         probe = stack.probe = Probe(stack)
         time.sleep(3)  # let the worker boot, so its start-up is not counted
@@ -291,6 +296,7 @@ def run(
         figures["last_event_processed_after_s"] = round(float(processed_at) - started, 2)
         time.sleep(1.5)  # PostgreSQL publishes table statistics asynchronously
         figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
+        figures["wal_bytes_per_event"] = round((stack.wal_position() - wal_before) / events)
         ((puts,),) = stack.query("SELECT count(*) FROM delivery_attempts WHERE kind = 'upsert'")
         ((contacts,),) = stack.query(
             "SELECT count(DISTINCT email) FROM deliveries WHERE status IN ('sent', 'succeeded')"

@@ -140,12 +140,17 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
     return sorted(i for i, attempts in rows if attempts <= MAX_PROCESS_ATTEMPTS)
 
 
-def process_events(session: Session, event_ids: list[int]) -> set[int]:
+def process_events(session: Session, event_ids: list[int], fresh: bool = False) -> set[int]:
     """Map the given received events into deliveries; returns the integrations that got queued work.
 
     A batch whose events were tried before and did not finish (its worker crashed, was killed, or the batch
     write failed) is taken apart: one event per transaction, each counting its own attempt, so only the
     culprit keeps failing and is set aside, while the others go through.
+
+    `fresh` says the events were just stored and this is their first try (ingest's trigger, delivered for the
+    first time): that try is not counted, which saves a committed write of every event. Should it die, its
+    trigger comes back redelivered (or the sweep finds the events), and every later try is counted, so a
+    poison event is still set aside, after one more try than MAX_PROCESS_ATTEMPTS.
     """
     if not event_ids:
         return set()
@@ -155,8 +160,11 @@ def process_events(session: Session, event_ids: list[int]) -> set[int]:
         )
     ).all()
     engine = session.get_bind()
-    if len(tried) > 1 and any(attempts > 0 for _, attempts in tried):
-        return process_one_by_one(engine, sorted(i for i, _ in tried))
+    if any(attempts > 0 for _, attempts in tried):
+        if len(tried) > 1:
+            return process_one_by_one(engine, sorted(i for i, _ in tried))
+    elif fresh:
+        return process_claimed(session, sorted(i for i, _ in tried))
     return process_claimed(session, claim_attempt(engine, [i for i, _ in tried]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
+from celery import Task
 from celery.signals import worker_process_init
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,15 +31,21 @@ def _fresh_connections(**_kwargs) -> None:
     get_engine().dispose(close=False)
 
 
-def trigger_processing(event_ids: list[int]) -> None:
-    process_events_task.apply_async((event_ids,), argsrepr=f"[{len(event_ids)} event ids]")
+def trigger_processing(event_ids: list[int], fresh: bool = True) -> None:
+    """Ask the pool to process stored events. Ingest's triggers are `fresh` (the events were just stored);
+    the sweep's re-triggers are not, so the attempt they start is counted (see `process_events`)."""
+    process_events_task.apply_async(
+        (event_ids,), {"fresh": fresh}, argsrepr=f"[{len(event_ids)} event ids]", kwargsrepr=f"{{'fresh': {fresh}}}"
+    )
 
 
-@app.task(name="signal.process_events")
-def process_events_task(event_ids: list[int]) -> int:
+@app.task(name="signal.process_events", bind=True)
+def process_events_task(self: Task, event_ids: list[int], fresh: bool = False) -> int:
     """Map stored events into deliveries, then ask for a flush of each integration that got work."""
+    # A redelivered trigger was being worked on when its worker died or lost the broker: count its tries.
+    fresh = fresh and not (self.request.delivery_info or {}).get("redelivered", False)
     with sessions().begin() as session:
-        touched = process_events(session, event_ids)
+        touched = process_events(session, event_ids, fresh=fresh)
     for integration_id in sorted(touched):
         flush_integration_task.delay(integration_id)
     return len(touched)
@@ -74,6 +81,6 @@ def sweep_task() -> None:
     with sessions().begin() as session:
         found = sweep(session, find_lost_triggers=not task_queue_backlog())
     for start in range(0, len(found.events_to_process), 1000):
-        trigger_processing(found.events_to_process[start : start + 1000])
+        trigger_processing(found.events_to_process[start : start + 1000], fresh=False)
     for integration_id in found.integrations_to_flush:
         flush_integration_task.delay(integration_id)

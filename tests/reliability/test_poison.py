@@ -50,8 +50,9 @@ def sweep_round(db) -> list[int]:
         return sweep(session, lost_after=timedelta(0)).events_to_process
 
 
+@pytest.mark.parametrize("first_trigger", ["fresh", "counted"])
 def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_flows(
-    db, integration_id, monkeypatch, figures
+    db, integration_id, monkeypatch, figures, first_trigger
 ):
     real = processing.plan_event  # the per-event step of a batch (map_event itself never raises, by contract)
 
@@ -72,7 +73,8 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
         processing.MAX_PROCESS_ATTEMPTS + 3
     ):  # the first trigger, then the sweep every round; a new batch arrives meanwhile
         with db.begin() as session:
-            processing.process_events(session, ids)
+            # ingest's trigger is fresh: its try is not counted, the sweep's are
+            processing.process_events(session, ids, fresh=n == 0 and first_trigger == "fresh")
         tries += 1
         if n + 1 < len(batches):
             stored(db, batches[n + 1])
@@ -90,6 +92,7 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
     )
     assert poison.status == EventStatus.FAILED
     assert poison.process_attempts == processing.MAX_PROCESS_ATTEMPTS
+    assert tries == processing.MAX_PROCESS_ATTEMPTS + (first_trigger == "fresh")
     crashed = f"processing crashed {processing.MAX_PROCESS_ATTEMPTS} times: RuntimeError: planning exploded"
     assert crashed in poison.reason
     assert all(e.status == EventStatus.PROCESSED for e in events.values())  # its batch-mates were not held back
@@ -114,21 +117,27 @@ def map_event(payload, *args, **kwargs):
 
 processing.map_event = map_event
 with session_factory(make_engine(sys.argv[1])).begin() as session:
-    processing.process_events(session, [int(i) for i in sys.argv[2:]])
+    processing.process_events(session, [int(i) for i in sys.argv[3:]], fresh=sys.argv[2] == "fresh")
 """
 
 
-def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(db, pg_url, integration_id, figures):
+@pytest.mark.parametrize("first_trigger", ["fresh", "counted"])
+def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(
+    db, pg_url, integration_id, figures, first_trigger
+):
     events = [identify(f"k{i}@example.com", f"ku-{i}") for i in range(10)]
     events.insert(5, event("page", messageId="killer", userId="x", properties={"url": "https://x.example"}))
     ids = stored(db, events)
     crashes = 0
-    for _ in range(processing.MAX_PROCESS_ATTEMPTS + 5):  # redeliveries of the trigger, then sweeps
-        ids = sweep_round(db)
+    for n in range(processing.MAX_PROCESS_ATTEMPTS + 5):  # ingest's trigger, its redeliveries, then sweeps
+        fresh = n == 0 and first_trigger == "fresh"
+        ids = ids if fresh else sweep_round(db)
         if not ids:
             break
-        done = subprocess.run([sys.executable, "-c", KILLER, pg_url, *map(str, ids)], cwd=ROOT, timeout=60)
-        crashes += done.returncode == -9
+        run = [sys.executable, "-c", KILLER, pg_url, "fresh" if fresh else "counted", *map(str, ids)]
+        crashes += subprocess.run(run, cwd=ROOT, timeout=60).returncode == -9
+        if fresh:  # the try that died was not counted: its trigger comes back redelivered, and counts
+            assert {e.process_attempts for e in by_message(db).values()} == {0}
     found = by_message(db)
     killer = found.pop("killer")
     figures.update(
@@ -138,7 +147,7 @@ def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(db, pg_
         batch_mates_processed=sum(e.status == EventStatus.PROCESSED for e in found.values()),
         batch_mates=len(found),
     )
-    assert crashes <= processing.MAX_PROCESS_ATTEMPTS
+    assert crashes <= processing.MAX_PROCESS_ATTEMPTS + (first_trigger == "fresh")
     assert killer.status == EventStatus.FAILED and killer.reason
     assert all(e.status == EventStatus.PROCESSED for e in found.values())
 
