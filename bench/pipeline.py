@@ -252,11 +252,13 @@ def run(
     latency_ms: int,
     ingest_batch: int = 1000,
     ingest_processes: int = 1,
+    shape: str = "full",
 ) -> dict:
     label = uuid.uuid4().hex[:8]
-    bodies = workload.events(events)
-    figures: dict = {"events": events, "concurrency": concurrency, "ingest_batch": ingest_batch,
-                     "ingest_processes": ingest_processes, "sendgrid_latency_ms": latency_ms}  # fmt: skip
+    bodies = workload.events(events, shape=shape)
+    figures: dict = {"events": events, "event_shape": shape, "mean_event_bytes": round(sum(map(len, bodies)) / events),
+                     "concurrency": concurrency, "ingest_batch": ingest_batch, "ingest_processes": ingest_processes,
+                     "sendgrid_latency_ms": latency_ms}  # fmt: skip
     with Stack(label) as stack:
         stack.start_sandbox(latency_ms)
         stack.cli("install", "--api-key", KEY, "--default-list-id", LIST_ID)
@@ -311,7 +313,7 @@ def run(
         if latency_events:
             broker.publish(stack.broker_url, workload.identifies())
             wait_drained(probe, events + 20_000, timeout=600)
-            paced = workload.events(latency_events, seed=11, prefix="lat")
+            paced = workload.events(latency_events, seed=11, prefix="lat", shape=shape)
             sent = broker.publish_paced(stack.broker_url, paced, rate=1000)
             wait_drained(probe, events + 20_000 + latency_events, timeout=600)
             rows = stack.query(
@@ -337,10 +339,14 @@ def main() -> None:
     parser.add_argument(
         "--ingest-processes", type=int, default=2, help="ingest consumers on the queue (docker-compose runs 2)"
     )
+    parser.add_argument(
+        "--event-shape", choices=("full", "minimal"), default="full",
+        help="full: events as a browser SDK sends them (~770 bytes); minimal: the bare envelope (~200 bytes)",
+    )  # fmt: skip
     args = parser.parse_args()
     figures = run(
         args.events, args.latency_events, args.concurrency, args.sendgrid_latency_ms, args.ingest_batch,
-        args.ingest_processes,
+        args.ingest_processes, args.event_shape,
     )  # fmt: skip
     out = ROOT / "bench" / "results" / "latest.json"
     out.write_text(json.dumps(figures, indent=2, default=str))

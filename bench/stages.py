@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--profile", choices=["process", "flush"], help="print the top of a cProfile of a stage")
+    parser.add_argument("--event-shape", choices=("full", "minimal"), default="full", help="see bench.workload")
     args = parser.parse_args()
     name = f"signal_stages_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
@@ -106,7 +107,7 @@ def main() -> None:
             session.add(integration)
             session.flush()
             integration_id = integration.id
-        bodies = workload.events(args.events)
+        bodies = workload.events(args.events, shape=args.event_shape)
         started = time.perf_counter()
         batches = []
         for start in range(0, len(bodies), args.batch):
