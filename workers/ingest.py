@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import amqp
 from kombu import Connection, Consumer, Message
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,15 +117,11 @@ def as_bytes(body: bytes | str) -> bytes:
 
 def ack_all(batch: list[Message]) -> None:
     last = batch[-1]
-    if last.channel.connection is not None and hasattr(last.channel, "basic_ack") and _is_amqp(last):
+    if isinstance(last.channel, amqp.Channel) and last.channel.connection is not None:
         # One frame acks the whole batch: every earlier delivery tag on this channel is ours.
         last.channel.basic_ack(last.delivery_tag, multiple=True)
         for message in batch:
             message._state = "ACK"
-    else:
+    else:  # kombu's other transports (the embedded mode's memory://) ack one message at a time
         for message in batch:
             message.ack()
-
-
-def _is_amqp(message: Message) -> bool:
-    return type(message.channel).__module__.startswith("amqp")
