@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import socket
 import time
 
 from kombu import Connection, Consumer, Producer
@@ -17,7 +18,9 @@ def _publish_slice(args: tuple[str, list[tuple[str, bytes]]]) -> int:
     # The channel's basic_publish, not Producer.publish: the load generator shares the machine's two cores
     # with the pipeline it measures, so it does as little per message as a publisher can.
     url, messages = args
-    with Connection(url) as conn:
+    # py-amqp gives up on a socket the broker has not read from for 1 s (TCP_USER_TIMEOUT); under RabbitMQ's
+    # flow control on a loaded machine a publisher waits longer than that, and should.
+    with Connection(url, transport_options={"socket_settings": {socket.TCP_USER_TIMEOUT: 60_000}}) as conn:
         channel = conn.default_channel
         for message_id, body in messages:
             message = channel.prepare_message(

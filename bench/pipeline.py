@@ -299,6 +299,13 @@ def run(
         time.sleep(1.5)  # PostgreSQL publishes table statistics asynchronously
         figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
         figures["wal_bytes_per_event"] = round((stack.wal_position() - wal_before) / events)
+        figures["rows_per_event_by_table"] = {  # inserts, updates, and the share of updates that were HOT
+            name: [round(ins / events, 2), round(upd / events, 2), round(hot / max(upd, 1), 2)]
+            for name, ins, upd, hot in stack.query(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                "WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname"
+            )
+        }
         ((puts,),) = stack.query("SELECT count(*) FROM delivery_attempts WHERE kind = 'upsert'")
         ((contacts,),) = stack.query(
             "SELECT count(DISTINCT email) FROM deliveries WHERE status IN ('sent', 'succeeded')"

@@ -226,10 +226,12 @@ def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:
     """Consume signal.sendgrid.events into the event inbox and trigger processing."""
     from workers.ingest import IngestConsumer
     from workers.tasks import trigger_processing
-    from workers.wire import connect
+    from workers.wire import connect_consumer
 
     settings = ready_settings()
-    consumer = IngestConsumer(connect(settings.broker_url), session_factory(), trigger_processing, batch_size, batch_ms)
+    consumer = IngestConsumer(
+        connect_consumer(settings.broker_url), session_factory(), trigger_processing, batch_size, batch_ms
+    )
     click.echo(f"ingesting from {hide_password(settings.broker_url)} in batches of {batch_size}/{batch_ms} ms")
     with contextlib.suppress(KeyboardInterrupt):
         consumer.run(idle_exit_seconds=idle_exit)

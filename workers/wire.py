@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer, Queue
 
+from workers.readahead import ReadAheadTransport
+
 EXCHANGE_NAME = "datafly.events"
 QUEUE_NAME = "signal.sendgrid.events"
 
@@ -50,6 +52,14 @@ dead_queue = Queue(
 def connect(broker_url: str) -> Connection:
     # confirm_publish: publish() returns only once the broker has taken responsibility for the message.
     return Connection(broker_url, transport_options={"confirm_publish": True}, connect_timeout=5)
+
+
+def connect_consumer(broker_url: str) -> Connection:
+    """The ingest consumer's connection: over plain AMQP it reads the socket ahead (workers/readahead.py)."""
+    if broker_url.split("://", 1)[0] not in ("amqp", "pyamqp"):
+        return connect(broker_url)  # amqps:// (py-amqp's TLS transport) and the embedded memory://
+    return Connection(broker_url, transport=ReadAheadTransport, transport_options={"confirm_publish": True},
+                      connect_timeout=5)  # fmt: skip
 
 
 def declare(connection: Connection) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import Event
 from tests.factories import identify
 from workers.ingest import IngestConsumer
-from workers.wire import connect, declare, events_queue, publish_events
+from workers.wire import connect, connect_consumer, declare, events_queue, publish_events
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def test_a_batch_is_acked_with_one_frame_and_nothing_stays_unacked(db, clean_bro
         declare(connection)
         assert publish_events(connection, [identify(f"a{i}@example.com", f"a{i}") for i in range(50)]) == 50
     triggered = []
-    consumer = IngestConsumer(connect(clean_broker), db, triggered.append, batch_size=100, batch_ms=500)
+    consumer = IngestConsumer(connect_consumer(clean_broker), db, triggered.append, batch_size=100, batch_ms=500)
     consumer.run(idle_exit_seconds=1.0)
     consumer.connection.release()
 
