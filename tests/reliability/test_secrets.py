@@ -154,12 +154,13 @@ def test_the_api_key_is_nowhere_in_plain_text_after_a_run_with_failures(
     assert stored.api_key_encrypted.startswith("gAAAAA")
     assert decrypt_key(stored.api_key_encrypted, env["SIGNAL_SECRET_KEY"]) == key
     assert stored.api_key_hint == mask_key(key)
-    # Triggers carry ids only: Flower shows nothing personal.
+    # Triggers carry ids only (and ingest's `fresh` flag): Flower shows nothing personal.
     assert {m["headers"]["task"] for m in messages} <= TASKS and messages
     for message in messages:
         args, kwargs, _ = json.loads(message["raw"])
-        assert kwargs == {} and all(isinstance(a, int) or (isinstance(a, list) and all(isinstance(i, int) for i in a))
-                                    for a in args), message  # fmt: skip
+        assert set(kwargs) <= {"fresh"} and all(isinstance(v, bool) for v in kwargs.values()), message
+        assert all(isinstance(a, int) or (isinstance(a, list) and all(isinstance(i, int) for i in a))
+                   for a in args), message  # fmt: skip
         assert "@" not in message["raw"].decode() + str(message["headers"].get("argsrepr"))
 
 
