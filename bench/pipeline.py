@@ -293,7 +293,9 @@ def run(
         )
         figures["last_event_stored_after_s"] = round(float(stored_at) - started, 2)
         figures["last_event_processed_after_s"] = round(float(processed_at) - started, 2)
-        time.sleep(1.5)  # PostgreSQL publishes table statistics asynchronously
+        # PostgreSQL 15 backends publish their table statistics when they go idle, and an idle one may hold them
+        # for up to 10 s (PGSTAT_IDLE_INTERVAL): a short run read 0 rows written after a shorter wait.
+        time.sleep(11)
         figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
         figures["wal_bytes_per_event"] = round((stack.wal_position() - wal_before) / events)
         figures["rows_per_event_by_table"] = {  # inserts, updates, and the share of updates that were HOT
