@@ -89,7 +89,7 @@ def bare_drain(url: str, expected: int, timeout: float = 600) -> float:
 
     Messages it received beyond `expected` (its prefetch) are not acked: they go back to the queue when its
     channel closes, for the next drain. (Acking them too, as this did before, consumed up to a prefetch more
-    than counted, so the last of three drains ran the queue dry and timed an idle wait: it always read about
+    than counted, so the last of three drains ran the queue dry and timed an idle wait: it mostly read about
     half the others.)"""
     count = 0
 
@@ -121,8 +121,3 @@ def bare_drains(url: str, total: int, rounds: int = 3) -> list[float]:
     varies by half from run to run on this machine, so the ceiling is the median of several."""
     rates = [bare_drain(url, total // rounds) for _ in range(rounds - 1)]
     return [*rates, bare_drain(url, total - (rounds - 1) * (total // rounds))]
-
-
-def queue_depth(url: str) -> int:
-    with Connection(url) as conn:
-        return events_queue(conn.default_channel).queue_declare(passive=True).message_count

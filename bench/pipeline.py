@@ -40,6 +40,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int, what: str, timeout: float = 20) -> None:
+    """Until something listens on the local port (a sandbox just started)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the process's peak resident memory, in MB."""
     try:
@@ -140,16 +152,9 @@ class Stack:
     def start_sandbox(self, latency_ms: int) -> None:
         self.start("sandbox", str(BIN / "signal-sendgrid"), "sandbox", "--port", str(self.port),
                    "--latency-ms", str(latency_ms), "--rate-limit", "1000000", "--apply-delay", "0")  # fmt: skip
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the sandbox did not start")
+        wait_for_port(self.port, "the sandbox")
 
-    def start_pipeline(self, concurrency: int, ingest_batch: int = 1000, ingest_processes: int = 1) -> None:
+    def start_pipeline(self, concurrency: int, ingest_batch: int = 1000, ingest_processes: int = 2) -> None:
         for n in range(ingest_processes):
             name = "ingest" if n == 0 else f"ingest{n + 1}"
             self.start(name, str(BIN / "signal-sendgrid"), "ingest", "--batch-size", str(ingest_batch))
@@ -248,7 +253,7 @@ def run(
     concurrency: int,
     latency_ms: int,
     ingest_batch: int = 1000,
-    ingest_processes: int = 1,
+    ingest_processes: int = 2,
     shape: str = "full",
 ) -> dict:
     label = uuid.uuid4().hex[:8]

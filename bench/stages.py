@@ -9,10 +9,8 @@ stage. This is where the pipeline's CPU time goes, measured apart from the broke
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import pstats
-import socket
 import subprocess
 import time
 import uuid
@@ -21,7 +19,7 @@ import psycopg
 from sqlalchemy import func, select
 
 from bench import workload
-from bench.pipeline import ADMIN_DSN, BIN, KEY, cpu_seconds, free_port, pids_named
+from bench.pipeline import ADMIN_DSN, BIN, KEY, cpu_seconds, free_port, pids_named, wait_for_port
 from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
 from models.db import make_engine, session_factory
 from models.migrate import upgrade
@@ -62,10 +60,7 @@ def flush_stage(sessions, integration_id: int, profiler: cProfile.Profile | None
     ]
     sandbox = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.1)
+        wait_for_port(port, "the sandbox")
         with sessions.begin() as session:
             session.get(Integration, integration_id).api_url = f"http://127.0.0.1:{port}"
             queued = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.QUEUED))

@@ -1,6 +1,6 @@
 """The benchmark's event mix: 60% page, 20% Product Viewed, 10% identify, 5% Order Completed, 5% other.
 
-Events are shaped like those a browser SDK sends (about 900 bytes): a `context` with the page, the user agent,
+Events are shaped like those a browser SDK sends (about 770 bytes): a `context` with the page, the user agent,
 the IP, the locale, the library, sometimes a campaign, and the visitor's consent (one visitor in twenty has
 said no to marketing). `shape="minimal"` gives the bare envelope the first two sessions measured with
 (about 200 bytes), to compare with their figures.
