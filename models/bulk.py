@@ -27,14 +27,25 @@ CHUNK = 5000
 
 _LOAD_IDENTITIES = text(
     "SELECT kind, value, email, linked_at FROM identities "
-    "WHERE (kind, value) IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])))"
+    "WHERE (kind, value) IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[]))) "
+    "AND email IS NOT NULL"
+)
+_INSERT_IDENTITY_KEYS = text(
+    "INSERT INTO identities (kind, value) SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) "
+    "ON CONFLICT (kind, value) DO NOTHING"
+)
+_LOCK_IDENTITIES = text(
+    "SELECT identities.kind, identities.value, identities.email, identities.linked_at FROM identities "
+    "JOIN unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS k(kind, value) "
+    "ON identities.kind = k.kind AND identities.value = k.value ORDER BY identities.kind, identities.value "
+    "FOR UPDATE OF identities"
 )
 _UPSERT_IDENTITIES = text(
     "INSERT INTO identities (kind, value, email, linked_at) "
     "SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[]), CAST(:emails AS text[]), "
     "CAST(:ats AS timestamptz[])) "
     "ON CONFLICT (kind, value) DO UPDATE SET email = excluded.email, linked_at = excluded.linked_at "
-    "WHERE identities.linked_at <= excluded.linked_at"
+    "WHERE identities.linked_at IS NULL OR identities.linked_at <= excluded.linked_at"
 )
 _INSERT_CONTACTS = text(
     "INSERT INTO contacts (integration_id, email, fields, lifetime_value, suppressed, updated_at) "
@@ -80,8 +91,34 @@ def load_identities(session: Session, keys: list[tuple[str, str]]) -> list[tuple
             rows = session.execute(_LOAD_IDENTITIES, {"kinds": [k for k, _ in part], "vals": [v for _, v in part]})
         else:
             cols = (Identity.kind, Identity.value, Identity.email, Identity.linked_at)
-            rows = session.execute(select(*cols).where(tuple_(Identity.kind, Identity.value).in_(part)))
+            rows = session.execute(
+                select(*cols).where(tuple_(Identity.kind, Identity.value).in_(part), Identity.email.is_not(None))
+            )
         found.extend(tuple(r) for r in rows)
+    return found
+
+
+def lock_identities(session: Session, keys: list[tuple[str, str]]) -> list[tuple[str, str, str, datetime]]:
+    """Lock the identities rows of these (kind, value) keys, sorted, creating the missing ones without an email;
+    returns the links among them as they stand once the locks are held (a batch that linked one of the keys
+    meanwhile has committed by then).
+
+    Row locks, not advisory locks: a batch may lock thousands of keys, and row locks take no room in
+    PostgreSQL's shared lock table."""
+    keys = sorted(set(keys))
+    found = []
+    for start in range(0, len(keys), CHUNK):
+        part = keys[start : start + CHUNK]
+        if is_postgres(session):
+            params = {"kinds": [k for k, _ in part], "vals": [v for _, v in part]}
+            session.execute(_INSERT_IDENTITY_KEYS, params)
+            rows = session.execute(_LOCK_IDENTITIES, params)
+        else:  # the embedded database serializes writers itself
+            stmt = sqlite.insert(Identity).values([{"kind": k, "value": v} for k, v in part])
+            session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "value"]))
+            cols = (Identity.kind, Identity.value, Identity.email, Identity.linked_at)
+            rows = session.execute(select(*cols).where(tuple_(Identity.kind, Identity.value).in_(part)))
+        found.extend(tuple(r) for r in rows if r[2] is not None)
     return found
 
 
@@ -100,7 +137,7 @@ def upsert_identities(session: Session, rows: list[tuple[str, str, str, datetime
             stmt.on_conflict_do_update(
                 index_elements=["kind", "value"],
                 set_={"email": stmt.excluded.email, "linked_at": stmt.excluded.linked_at},
-                where=Identity.linked_at <= stmt.excluded.linked_at,
+                where=Identity.linked_at.is_(None) | (Identity.linked_at <= stmt.excluded.linked_at),
             )
         )
 

@@ -12,7 +12,11 @@ from models.base import Base, created, json, pk, utcnow
 
 
 class Identity(Base):
-    """A userId or anonymousId linked to an email by an identify (the newest identify wins)."""
+    """A userId or anonymousId linked to an email by an identify (the newest identify wins).
+
+    A key seen by processing before any identify linked it has a row without an email: the row that a batch
+    holding the visitor's event and a batch linking the visitor both lock, so that they cannot miss each other.
+    """
 
     __tablename__ = "identities"
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
@@ -20,8 +24,8 @@ class Identity(Base):
     id: Mapped[pk]
     kind: Mapped[str] = mapped_column(String(20))  # "user" | "anonymous"
     value: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(254))
-    linked_at: Mapped[datetime]  # timestamp of the identify that made the link
+    email: Mapped[str | None] = mapped_column(String(254))  # None: not linked yet
+    linked_at: Mapped[datetime | None]  # timestamp of the identify that made the link
 
 
 class Contact(Base):

@@ -1,4 +1,4 @@
-"""Flushing an integration's queued deliveries: merge per contact, split at SendGrid's limits, PUT, record.
+"""Flushing an integration's queued deliveries: each contact's current state, split at SendGrid's limits, PUT, record.
 
 One flush at a time per integration (a PostgreSQL advisory lock), so requests for one contact never race
 and the account's rate limit is respected fleet-wide. Each round is one transaction.
@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from marshmallow import ValidationError
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import Row, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import RESERVED_LIMITS, MappingConfig, UnknownCustomField, contact_for_sendgrid
@@ -151,21 +152,31 @@ def wait_for_rate_limit(integration: Integration, report: FlushReport) -> bool:
 def build_chunks(
     session: Session, integration: Integration, deliveries: list[Delivery], client: SendGridClient, report: FlushReport
 ) -> list[Chunk]:
-    """Merge patches per contact (newest last), drop withdrawn consent, group by list set, split at the limits."""
+    """One contact per email, with its *current* state: for every field any of its deliveries touched, the
+    value its `contacts` row holds now (newest by event time), and lifetime value as the stored sum over
+    distinct orders. The order in which deliveries were decided, numbered or claimed cannot change what is
+    sent. Withdrawn consent drops the contact; the rest is grouped by list set and split at the limits."""
     by_email: dict[str, Outgoing] = {}
     list_sets: dict[str, tuple[str, ...]] = {}
     for delivery in deliveries:
         email = delivery.email or ""
         out = by_email.setdefault(email, Outgoing(email, {}, []))
-        out.fields.update(delivery.patch or {})
+        out.fields.update(delivery.patch or {})  # which fields to send (their values come from the state)
         out.deliveries.append(delivery)
         if delivery.kind == "identify":
             list_sets[email] = tuple(integration.list_ids)
-    withdrawn = consent_withdrawn(session, integration.id, list(by_email))
-    for email in withdrawn:
-        for delivery in by_email.pop(email).deliveries:
-            finish(delivery, DeliveryStatus.SKIPPED, "consent_denied: consent withdrawn before the batch was sent")
-            report.skipped += 1
+    states = contact_states(session, integration.id, list(by_email))
+    lifetime_value = lifetime_value_field(integration)
+    for email in list(by_email):
+        state = states.get(email)
+        if state is None:  # no contacts row (cannot happen for a decided delivery): send the patches as they are
+            continue
+        if state.consent is False:
+            for delivery in by_email.pop(email).deliveries:
+                finish(delivery, DeliveryStatus.SKIPPED, "consent_denied: consent withdrawn before the batch was sent")
+                report.skipped += 1
+            continue
+        by_email[email].fields = current_values(by_email[email].fields, state, lifetime_value)
     outgoing = list(by_email.values())
     serialize(session, integration, client, outgoing, report)
     groups: dict[tuple[str, ...], list[Outgoing]] = {}
@@ -178,19 +189,36 @@ def build_chunks(
     return chunks
 
 
-def consent_withdrawn(session: Session, integration_id: int, emails: list[str]) -> set[str]:
-    found: set[str] = set()
+def current_values(touched: dict, state: Row, lifetime_value: str) -> dict:
+    """The values the contact's state holds now for the touched fields (a field the state does not hold keeps
+    the delivery's value: a replayed patch whose field was never stored, say)."""
+    stored = state.fields or {}
+    values = {}
+    for name, value in touched.items():
+        if name == lifetime_value:
+            values[name] = Decimal(state.lifetime_value or 0)
+        elif name in stored:
+            values[name] = stored[name][0]
+        else:
+            values[name] = value
+    return values
+
+
+def lifetime_value_field(integration: Integration) -> str:
+    try:
+        return MappingConfig.from_dict(integration.config or {}).lifetime_value_field
+    except ValueError:  # an invalid stored config: its deliveries failed in processing, none are queued
+        return MappingConfig().lifetime_value_field
+
+
+def contact_states(session: Session, integration_id: int, emails: list[str]) -> dict[str, Row]:
+    """The contacts rows of these emails (fields with their clocks, consent, lifetime value), by email."""
+    found: dict[str, Row] = {}
+    columns = (Contact.email, Contact.fields, Contact.consent, Contact.lifetime_value)
     for start in range(0, len(emails), 5000):
         part = emails[start : start + 5000]
-        found.update(
-            session.scalars(
-                select(Contact.email).where(
-                    Contact.integration_id == integration_id,
-                    among(session, Contact.email, part),
-                    Contact.consent.is_(False),
-                )
-            )
-        )
+        query = select(*columns).where(Contact.integration_id == integration_id, among(session, Contact.email, part))
+        found.update((row.email, row) for row in session.execute(query))
     return found
 
 

@@ -4,13 +4,14 @@
 at a time: a fixed number of round trips per batch (events, identities, orders, contacts, then bulk writes),
 whatever the batch size; the per-event work is dictionary transforms in memory.
 
-Locks are taken in one order (orders, contacts, identities, each sorted by key), so two batches running at once
-wait for each other instead of deadlocking.
+Locks are taken in one order (the visitor keys in `identities`, orders, contacts, each sorted by key), so two
+batches running at once wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -76,6 +77,30 @@ class Batch:
             if key[1] and key in self.links:
                 return self.links[key][0]
         return None
+
+    def lock_identities(self, events: Iterable[MappedEvent]) -> None:
+        """Lock the visitor keys this batch could race on, then read their links again.
+
+        An identify that links a visitor, and an event that would be held because its visitor has no link yet,
+        lock the visitor's `identities` rows (sorted, created when missing) before anything is decided. Of a
+        held event and its identify processed at the same moment in two batches, one therefore waits for the
+        other's commit: the identify sees the held delivery and releases it, or the event sees the link and is
+        not held. Events whose visitor is linked already, or that name their email, lock nothing."""
+        keys: set[tuple[str, str]] = set()
+        for mapped in events:
+            linking = mapped.kind == "identify" and mapped.email and mapped.consent is not False
+            would_hold = (
+                mapped.status == "mapped"
+                and not mapped.email
+                and not self.resolve_email(mapped.user_id, mapped.anonymous_id)
+            )
+            if linking or would_hold:
+                keys.update(k for k in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)) if k[1])
+        if not keys:
+            return
+        for kind, value, email, linked_at in bulk.lock_identities(self.session, sorted(keys)):
+            self.links[(kind, value)] = (email, linked_at)
+        self.looked_up.update(keys)
 
     def link(self, mapped: MappedEvent) -> None:
         """Remember userId / anonymousId -> email; a newer identify re-links, an older one does not."""
@@ -196,6 +221,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     batch.load_links(
         {k for m in checked.values() for k in (("user", m.user_id), ("anonymous", m.anonymous_id)) if k[1]}
     )
+    batch.lock_identities(checked.values())
 
     items: list[Item] = []
     outcomes: dict[int, tuple[EventStatus, str | None]] = {}
@@ -290,7 +316,8 @@ def decide(batch: Batch, item: Item) -> None:
     elif mapped.status == "skipped":
         row.update(status=DeliveryStatus.SKIPPED, reason=mapped.reason)
         if contact is not None and mapped.consent is not None:
-            set_consent(contact, mapped.consent, mapped.timestamp)
+            if set_consent(contact, mapped.consent, mapped.timestamp):
+                resend_state(batch, item, contact)
             batch.touched.add(item.integration.id)
     elif contact is None:
         row.update(status=DeliveryStatus.HELD, reason=HELD_REASON)
@@ -301,8 +328,7 @@ def decide(batch: Batch, item: Item) -> None:
 def patch_contact(batch: Batch, item: Item, contact: ContactState) -> None:
     mapped, config = item.mapped, batch.configs[item.integration.id]
     assert isinstance(config, MappingConfig)
-    if mapped.consent is not None:
-        set_consent(contact, mapped.consent, mapped.timestamp)
+    regranted = mapped.consent is not None and set_consent(contact, mapped.consent, mapped.timestamp)
     current = {k: tuple(v) for k, v in (contact.fields or {}).items()}
     patch, state = newer_fields(current, dict(mapped.fields), mapped.timestamp or utcnow())
     if patch:
@@ -312,10 +338,26 @@ def patch_contact(batch: Batch, item: Item, contact: ContactState) -> None:
         batch.new_orders.discard(order_key)  # counted once, even when the batch holds it twice
         contact.lifetime_value = Decimal(contact.lifetime_value or 0) + mapped.order.revenue
         patch[config.lifetime_value_field] = float(contact.lifetime_value)
+    if regranted:
+        resend_state(batch, item, contact)
+        return
     if not patch and mapped.kind != "identify":
         item.row.update(status=DeliveryStatus.SKIPPED, reason="superseded: a newer event already set these fields")
         return
     item.row.update(status=DeliveryStatus.QUEUED, reason=None, patch=patch)
+    batch.touched.add(item.integration.id)
+
+
+def resend_state(batch: Batch, item: Item, contact: ContactState) -> None:
+    """Consent granted again after a withdrawal: the deliveries of the withdrawn time were skipped, so this
+    delivery carries the contact's whole state (the flush sends the current value of every field it names)."""
+    config = batch.configs[item.integration.id]
+    assert isinstance(config, MappingConfig)
+    patch = {name: value for name, (value, _at) in (contact.fields or {}).items()}
+    if contact.lifetime_value:
+        patch[config.lifetime_value_field] = float(contact.lifetime_value)
+    reason = None if item.mapped.status == "mapped" else "consent granted again: the contact's state is sent"
+    item.row.update(status=DeliveryStatus.QUEUED, reason=reason, patch=patch)
     batch.touched.add(item.integration.id)
 
 
@@ -357,11 +399,13 @@ def upsert_links(batch: Batch) -> None:
     bulk.upsert_identities(batch.session, rows)
 
 
-def set_consent(contact: ContactState, granted: bool, at: datetime | None) -> None:
-    """Newest consent state wins, like any other field."""
+def set_consent(contact: ContactState, granted: bool, at: datetime | None) -> bool:
+    """Newest consent state wins, like any other field; True when this grant ends a withdrawal."""
     if at is not None and contact.consent_at is not None and at < contact.consent_at:
-        return
+        return False
+    regranted = granted and contact.consent is False
     contact.consent, contact.consent_at = granted, at or utcnow()
+    return regranted
 
 
 # The single-delivery path, for replay.
