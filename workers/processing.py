@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, map_event, newer_fields
-from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, bulk
+from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, Integration, bulk
 from models.base import has_status, utcnow
 from models.bulk import ContactState
 from models.db import among
@@ -96,6 +96,9 @@ class Batch:
             )
             if linking or would_hold:
                 keys.update(k for k in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)) if k[1])
+        self.lock_keys(keys)
+
+    def lock_keys(self, keys: set[tuple[str, str]]) -> None:
         if not keys:
             return
         for kind, value, email, linked_at in bulk.lock_identities(self.session, sorted(keys)):
@@ -303,6 +306,42 @@ def held_to_release(batch: Batch) -> list[Item]:
         email = batch.resolve_email(mapped.user_id, mapped.anonymous_id)
         items.append(Item(integration, mapped, row.event_id, email, held_id=row.id))
     return items
+
+
+def release_linked_held(session: Session, older_than: timedelta, limit: int = 10_000) -> tuple[int, set[int]]:
+    """The sweep's backstop for the identity locks: held deliveries older than `older_than` whose visitor is
+    linked to an email now, released like an identify releases them. With the locks there are none (a held
+    delivery and the link that releases it cannot miss each other); returns (released, integrations touched)."""
+    before = utcnow() - older_than
+    keys: set[tuple[str, str]] = set()
+    for kind, column in (("user", Delivery.user_id), ("anonymous", Delivery.anonymous_id)):
+        keys.update(
+            (kind, value)
+            for value in session.scalars(
+                select(column)
+                .join(Identity, (Identity.kind == kind) & (Identity.value == column))
+                .where(
+                    has_status(Delivery.status, DeliveryStatus.HELD),
+                    Delivery.created_at < before,
+                    Identity.email.is_not(None),
+                )
+                .distinct()
+                .limit(limit)
+            )
+        )
+    if not keys:
+        return 0, set()
+    batch = Batch(session)
+    batch.lock_keys(keys)
+    batch.new_links.update(keys)  # what held_to_release looks for; nothing is linked anew
+    items = held_to_release(batch)
+    batch.new_links.clear()
+    batch.insert_orders(items)
+    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
+    for item in items:
+        decide(batch, item)
+    write(batch, items, {})
+    return len(items), batch.touched
 
 
 def decide(batch: Batch, item: Item) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
 from models.base import has_status, utcnow
+from workers.processing import release_linked_held
 
 LOST_TRIGGER_AFTER = timedelta(seconds=30)
+UNRELEASED_AFTER = timedelta(seconds=30)
 
 
 def hold_window() -> timedelta:
@@ -24,6 +26,7 @@ class SweepResult:
     events_to_process: list[int] = field(default_factory=list)
     integrations_to_flush: list[int] = field(default_factory=list)
     expired_held: int = 0
+    released_held: int = 0  # held deliveries whose visitor was linked, released by the backstop (expected: 0)
 
 
 def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_lost_triggers: bool = True) -> SweepResult:
@@ -41,6 +44,8 @@ def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_los
                 .limit(10_000)
             )
         )
+    # Before the query below, which then finds the integrations of what it released (queued in this transaction).
+    result.released_held, _touched = release_linked_held(session, UNRELEASED_AFTER)
     ready = or_(Integration.paused_until.is_(None), Integration.paused_until <= now)
     result.integrations_to_flush = list(
         session.scalars(

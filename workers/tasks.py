@@ -80,6 +80,12 @@ def sweep_task() -> None:
     """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
     with sessions().begin() as session:
         found = sweep(session, find_lost_triggers=not task_queue_backlog())
+    if found.released_held:
+        log.warning(
+            "sweep released %s held deliveries whose visitor was already linked (the identity locks should "
+            "have released them: please report this)",
+            found.released_held,
+        )
     for start in range(0, len(found.events_to_process), 1000):
         trigger_processing(found.events_to_process[start : start + 1000], fresh=False)
     for integration_id in found.integrations_to_flush:
