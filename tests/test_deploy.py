@@ -1,7 +1,9 @@
-"""The Procfile and docker-compose.yml name real commands, and the compose file is valid."""
+"""The Procfile and docker-compose.yml name real commands with real options, and the compose file is valid."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,8 +13,55 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PROCESSES = {"release", "ingest", "worker", "beat", "flower", "api"}
+# Each process and the command it must reach (its options are checked by that command's own parser).
+PROCESSES = {
+    "release": "signal-sendgrid db upgrade",
+    "ingest": "signal-sendgrid ingest",
+    "worker": "celery worker",
+    "beat": "celery beat",
+    "flower": "celery flower",
+    "api": "signal-sendgrid api",
+}
+SHELL_ENV = {"PATH": os.environ["PATH"], "FLOWER_BASIC_AUTH": "user:password"}  # PORT unset: the defaults apply
+
+# Runs a console script's real entry point on the given arguments, but stops once the command that would run
+# has parsed its command line, before its callback: click's own parsing rejects an unknown option or a bad value
+# (exit 2, "No such option"), and nothing is started. Flower hands its options to tornado and silently drops
+# those it does not know (a misspelled --basic-auth would start it without a password), so they are checked here.
+PARSE_ONLY = r"""
+import json, sys
+from importlib.metadata import entry_points
+import click
+
+def check_flower(argv):
+    from flower.command import is_flower_option
+    from tornado.options import Error, options, parse_command_line
+    unknown = [arg for arg in argv if not is_flower_option(arg)]
+    if unknown:
+        raise click.UsageError(f"flower does not know {unknown} (it would drop them and start without them)")
+    try:
+        parse_command_line(["flower", *argv])
+    except Error as e:
+        raise click.UsageError(f"flower: {e}") from None
+    names = [arg.lstrip("-").partition("=")[0].replace("-", "_") for arg in argv]
+    return {name: getattr(options, name) for name in names}
+
+make_context = click.Command.make_context
+
+def parse_only(self, info_name, args, parent=None, **extra):
+    ctx = make_context(self, info_name, args, parent=parent, **extra)
+    if isinstance(self, click.Group):
+        return ctx  # a group's callback runs (celery's loads the app), then its subcommand is parsed
+    params = check_flower(ctx.params["tornado_argv"]) if ctx.command_path.endswith(" flower") else ctx.params
+    print(json.dumps({"command": ctx.command_path, "params": params}, default=str))
+    ctx.exit(0)
+
+click.Command.make_context = parse_only
+name, *args = sys.argv[1:]
+(script,) = entry_points(group="console_scripts", name=name)
+sys.argv = [name, *args]
+sys.exit(script.load()())
+"""
 
 
 def procfile() -> dict[str, str]:
@@ -20,19 +69,66 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
+def expand(command: str, env: dict[str, str] = SHELL_ENV) -> subprocess.CompletedProcess:
+    """The command's words after the shell's expansion (`${PORT:-8084}`, `${FLOWER_BASIC_AUTH:?...}`)."""
+    script = f'set -- {command} && printf "%s\\0" "$@"'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=10)
+
+
+def argv(name: str) -> list[str]:
+    done = expand(procfile()[name])
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("\0")[:-1]
+
+
+def parse(words: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", PARSE_ONLY, *words], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+
+
+def misspell(option: str) -> str:
+    """`--concurrency` -> `--concurrencyy`, `--port=8084` -> `--portt=8084`, `-l` -> `-L`."""
+    if not option.startswith("--"):
+        return option.swapcase()
+    name, equals, value = option.partition("=")
+    return f"{name}{name[-1]}{equals}{value}"
+
+
+def misspelled(words: list[str]) -> list[list[str]]:
+    """The command once per option with that option misspelled; with an unknown option if it has none."""
+    options = [i for i, word in enumerate(words) if word.startswith("-")]
+    if not options:
+        return [[*words, "--no-such-option"]]
+    return [[*words[:i], misspell(words[i]), *words[i + 1 :]] for i in options]
+
+
 def test_procfile_has_every_process():
-    assert set(procfile()) == PROCESSES
+    assert set(procfile()) == set(PROCESSES)
 
 
 @pytest.mark.parametrize("name", sorted(PROCESSES))
-def test_procfile_commands_exist(name):
-    command = procfile()[name].split()
-    if command[0] == "signal-sendgrid":
-        args = [str(BIN / "signal-sendgrid"), *[a for a in command[1:] if not a.startswith(("-", "$"))][:2]]
-    else:  # celery -A workers <subcommand>
-        args = [str(BIN / "celery"), "-A", "workers", command[3]]
-    done = subprocess.run([*args, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+def test_procfile_commands_parse_with_their_options(name):
+    done = parse(argv(name))
     assert done.returncode == 0, done.stderr
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed["command"] == PROCESSES[name]
+    if name == "flower":
+        assert parsed["params"] == {"port": 5555, "basic_auth": ["user:password"]}
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+def test_a_misspelled_option_fails_the_check(name):
+    for words in misspelled(argv(name)):
+        done = parse(words)
+        assert done.returncode == 2, (words, done.stdout, done.stderr)
+        assert "no such option" in done.stderr.lower() or "does not know" in done.stderr, done.stderr
+
+
+def test_flower_does_not_start_without_basic_auth():
+    done = expand(procfile()["flower"], env={"PATH": os.environ["PATH"]})
+    assert done.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in done.stderr
 
 
 def compose_command() -> list[str] | None:
