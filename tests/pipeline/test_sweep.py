@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
 from kombu import Producer
+from kombu.exceptions import OperationalError
 
 from tests.factories import event
 from workers import tasks
@@ -49,16 +51,27 @@ def app_on():
     app.conf.update(saved)
 
 
-def test_the_sweep_task_sees_a_backlog_only_while_triggers_wait(clean_broker, app_on):
+def could_not_read(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The warnings task_queue_backlog logs when it could not read the queue (and answers False to re-trigger)."""
+    return [r for r in caplog.records if r.name == tasks.log.name and "could not read the task queue" in r.message]
+
+
+def test_the_sweep_task_sees_a_backlog_only_while_triggers_wait(clean_broker, app_on, caplog):
+    caplog.set_level(logging.WARNING, logger=tasks.log.name)
     app_on(clean_broker)
     assert tasks.task_queue_backlog() is False
+    assert could_not_read(caplog) == []  # the empty queue was read, not guessed
     queue_trigger(clean_broker)
     assert tasks.task_queue_backlog() is True
 
 
-def test_a_broker_that_cannot_answer_means_re_trigger(app_on):
+def test_a_broker_that_cannot_answer_means_re_trigger(app_on, caplog):
+    """The same False as an empty queue, but reached by failing to read it: the warning with its cause says so."""
+    caplog.set_level(logging.WARNING, logger=tasks.log.name)
     app_on("amqp://guest:guest@127.0.0.1:1//")
     assert tasks.task_queue_backlog() is False
+    (warning,) = could_not_read(caplog)
+    assert warning.exc_info is not None and isinstance(warning.exc_info[1], OperationalError), warning.exc_info
 
 
 def test_waiting_events_are_re_triggered_only_when_no_trigger_is_queued(db):
