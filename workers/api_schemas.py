@@ -48,7 +48,11 @@ class InstallConfigSchema(StrictSchema):
             validate.Regexp(r"[\x21-\x7e]+\Z", error="must be printable ASCII without spaces (SG.xxx)"),
         ],
         load_only=True,
-        metadata={"description": "SendGrid API key with Marketing read/write scopes. Stored encrypted."},
+        metadata={
+            "description": "SendGrid API key with Marketing read/write scopes. Stored encrypted.",
+            # The document's pattern must be an ECMA-262 regex (no \Z): the same full match, written for clients.
+            "pattern": r"^[\x21-\x7e]+$",
+        },
     )
     default_list_id = text(64, load_default=None, metadata={"description": "List to add identified contacts to."})
     trait_fields = fields.Dict(
