@@ -1,9 +1,12 @@
-"""The served OpenAPI document, the docs page, and a schemathesis run against the live server: no 5xx."""
+"""The served OpenAPI document (valid OpenAPI 3.0, every operation with its request and responses), the docs page,
+and a schemathesis run against the live server: no 5xx."""
 
 from __future__ import annotations
 
+import html
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -16,7 +19,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import OPERATIONS, TOKEN
+from tests.api.conftest import INSTALL, OPERATIONS, TOKEN
+from workers.api_schemas import MAX_BATCH
 
 pytestmark = pytest.mark.integration
 
@@ -25,26 +29,122 @@ EXAMPLES_PER_MODE = 25  # per operation, once with valid (positive) and once wit
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def test_the_document_describes_every_route_and_the_bearer_scheme(api):
-    document = api.get("/openapi.json", token=None).json()
+EVENT = "#/components/schemas/Event"
+ONE_OR_A_BATCH = {
+    "anyOf": [
+        {"$ref": EVENT},
+        {
+            "type": "object",
+            "required": ["batch"],
+            "properties": {"batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {"$ref": EVENT}}},
+            "additionalProperties": False,
+        },
+    ]
+}
+# Each operation: its request body's schema (None: it takes no body), its success status and that answer's schema;
+# a string is a reference to a component.
+DESCRIBED = {
+    ("POST", INSTALL): ("#/components/schemas/Install", "201", "#/components/schemas/Installed"),
+    ("GET", "/v1/admin/integrations"): (
+        None,
+        "200",
+        {"type": "array", "items": {"$ref": "#/components/schemas/Integration"}},
+    ),
+    ("GET", "/v1/admin/deliveries"): (None, "200", "#/components/schemas/DeliveryPage"),
+    ("POST", "/v1/admin/deliveries/replay"): (
+        "#/components/schemas/Replay",
+        "200",
+        "#/components/schemas/ReplayResult",
+    ),
+    ("GET", "/v1/admin/stats"): (None, "200", "#/components/schemas/Stats"),
+    ("POST", "/v1/events"): (ONE_OR_A_BATCH, "202", "#/components/schemas/Accepted"),
+}
+ERRORS = {"400", "401", "503"}  # every operation: invalid input, no or a wrong token, database unavailable
+
+
+@pytest.fixture
+def document(api) -> dict:
+    return api.get("/openapi.json", token=None).json()
+
+
+def refs(node: object) -> Iterator[str]:
+    """Every `$ref` in the document."""
+    if isinstance(node, dict):
+        yield from (node["$ref"],) if isinstance(node.get("$ref"), str) else ()
+        for value in node.values():
+            yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def resolve(document: dict, ref: str) -> object:
+    assert ref.startswith("#/"), ref
+    node: object = document
+    for part in ref[2:].split("/"):
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def as_schema(schema: str | dict) -> dict:
+    return {"$ref": schema} if isinstance(schema, str) else schema
+
+
+def json_schema(document: dict, part: dict) -> dict:
+    """The JSON schema of a request body or response (through a `$ref` to components.responses)."""
+    if "$ref" in part:
+        part = resolve(document, part["$ref"])
+    return part["content"]["application/json"]["schema"]
+
+
+def test_the_document_is_valid_openapi_3(document):
+    """Checked against the OpenAPI 3.0 schema (schemathesis' validator): structure, types, regex syntax."""
+    assert document["openapi"].startswith("3.0")
+    schemathesis.openapi.from_dict(document).validate()
+    for ref in refs(document):
+        resolve(document, ref)
+
+
+def test_the_document_describes_every_operation_with_its_request_and_responses(document):
     assert document["info"]["title"] == "signal-sendgrid admin API"
-    assert document["openapi"].startswith("3.")
+    assert set(DESCRIBED) == OPERATIONS
     assert {(m.upper(), p) for p, ops in document["paths"].items() for m in ops} == OPERATIONS
+    for (method, path), (request, success, answer) in DESCRIBED.items():
+        operation = document["paths"][path][method.lower()]
+        assert operation.get("summary"), (method, path)
+        if request is None:
+            assert "requestBody" not in operation, (method, path)
+        else:
+            assert operation["requestBody"]["required"] is True, (method, path)
+            assert json_schema(document, operation["requestBody"]) == as_schema(request), (method, path)
+        responses = operation["responses"]
+        assert ERRORS | {success} <= set(responses), (method, path)
+        assert [status for status in responses if status.startswith("2")] == [success], (method, path)
+        assert json_schema(document, responses[success]) == as_schema(answer), (method, path)
+        for status in ERRORS:
+            assert json_schema(document, responses[status]) == {"$ref": "#/components/schemas/Error"}, (method, path)
+    assert "413" in document["paths"]["/v1/events"]["post"]["responses"]
+
+
+def test_the_document_declares_the_bearer_scheme_for_everything(document):
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
         "description": "SIGNAL_ADMIN_TOKEN",
     }
     assert document["security"] == [{"bearerAuth": []}]
-    install = document["paths"]["/v1/admin/integration-catalog/sendgrid/install"]["post"]
-    assert {"201", "400", "401"} <= set(install["responses"])
-    assert "413" in document["paths"]["/v1/events"]["post"]["responses"]
+    assert not [op for ops in document["paths"].values() for op in ops.values() if "security" in op]  # no opt-out
 
 
-def test_the_docs_page_lists_the_routes(api):
+def test_the_docs_page_lists_every_operation_with_its_summary(api, document):
     page = api.get("/docs", token=None)
     assert page.status_code == 200
-    assert "/v1/admin/integration-catalog/sendgrid/install" in page.text and "/openapi.json" in page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<a href='/openapi.json'>" in page.text
+    for method, path in OPERATIONS:
+        summary = document["paths"][path][method.lower()]["summary"]
+        assert f"<code>{method} {html.escape(path)}</code></h3><p><b>{html.escape(summary)}</b>" in page.text
 
 
 def exercise(operation, mode: GenerationMode, base_url: str, seen: Counter) -> None:
