@@ -56,7 +56,7 @@ def test_ingest_triggers_fresh_and_the_sweep_does_not(db, monkeypatch):
     sent = []
     monkeypatch.setattr(tasks.process_events_task, "apply_async", lambda args, kwargs, **options: sent.append(kwargs))
     monkeypatch.setattr(tasks, "sessions", lambda: db)
-    found = SimpleNamespace(events_to_process=[3], integrations_to_flush=[])
+    found = SimpleNamespace(events_to_process=[3], integrations_to_flush=[], released_held=0)
     monkeypatch.setattr(tasks, "sweep", lambda *args, **kwargs: found)
     tasks.trigger_processing([1, 2])  # what ingest calls
     tasks.sweep_task.run()
