@@ -1,4 +1,5 @@
-"""Alembic environment: migrates DATABASE_URL (or the URL handed in by `signal-sendgrid db upgrade`)."""
+"""Alembic environment: migrates DATABASE_URL, the embedded server without it, or the URL handed in
+(`signal-sendgrid db upgrade`, the embedded server's start, tests)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from sqlalchemy import text
 
 from models import Base
 from models.base import UTCDateTime
-from models.db import make_engine
-from workers.settings import load_settings
+from models.db import database_url, make_engine
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x5347_4D49_4752  # advisory lock key "SGMIGR", far above the flush locks (workers.flush)
 
 
 def render_item(type_, obj, autogen_context):  # noqa: ANN001 - Alembic hook
@@ -22,7 +23,7 @@ def render_item(type_, obj, autogen_context):  # noqa: ANN001 - Alembic hook
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("database_url") or load_settings().database_url
+    url = config.attributes.get("database_url") or database_url()
     engine = make_engine(url)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
@@ -38,12 +39,15 @@ def run_migrations_online() -> None:
             render_item=render_item,
         )
         with context.begin_transaction():
+            # Processes that start on one fresh database together (pool processes on the embedded server, two
+            # releases at once) would each create the tables: the later ones wait here, then find it at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             context.run_migrations()
     engine.dispose()
 
 
 if context.is_offline_mode():
-    context.configure(url=load_settings().database_url, target_metadata=target_metadata, literal_binds=True)
+    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from workers.settings import ConfigError, hide_password, load_settings
+from models import embedded
+from workers.settings import ConfigError, Settings, hide_password, load_settings
 
 
 def make_engine(url: str) -> Engine:
@@ -46,13 +47,24 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def database_url(settings: Settings | None = None) -> str:
+    """DATABASE_URL or, when it is not set, the URL of the embedded server in SIGNAL_HOME (started here)."""
+    settings = settings or load_settings()
+    if settings.database_url is not None:
+        return settings.database_url
+    try:
+        return embedded.url(settings.home)
+    except embedded.EmbeddedServerError as e:
+        raise ConfigError(str(e)) from e
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
 def get_engine() -> Engine:
-    return engine_for(load_settings().database_url)
+    return engine_for(database_url())
 
 
 def check_connection(engine: Engine) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workers.keys import decrypt_key, encrypt_key, mask_key, redact
@@ -12,9 +14,16 @@ KEY = "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
 
 def test_embedded_defaults_need_no_services():
     settings = load_settings({})
-    assert settings.embedded_database and settings.database_url.startswith("sqlite:///")
+    assert settings.embedded_database and settings.database_url is None  # the embedded PostgreSQL server
+    assert settings.home == Path(".signal-sendgrid")
     assert settings.embedded_broker
     assert settings.sendgrid_api_url == SENDGRID_API_US
+    assert load_settings({"SIGNAL_HOME": "/srv/signal"}).home == Path("/srv/signal")
+
+
+def test_a_database_url_names_postgresql():
+    settings = load_settings({"DATABASE_URL": "postgresql://u@h/db"})
+    assert not settings.embedded_database and settings.database_url == "postgresql+psycopg://u@h/db"
 
 
 def test_postgres_urls_get_the_psycopg_driver():
@@ -25,6 +34,7 @@ def test_postgres_urls_get_the_psycopg_driver():
     ("env", "expected"),
     [
         ({"DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL must start with"),
+        ({"DATABASE_URL": "sqlite:///x.db"}, "DATABASE_URL must start with postgresql://"),
         ({"DATABASE_URL": "postgresql://u:pw@h:port/db"}, "DATABASE_URL is malformed"),
         ({"BROKER_URL": "redis://u:pw@h/0"}, "BROKER_URL must start with"),
         ({"SENDGRID_API_URL": "ftp://x"}, "SENDGRID_API_URL must start with"),
@@ -39,7 +49,10 @@ def test_bad_urls_name_the_setting_and_hide_the_password(env, expected):
 
 def test_hide_password():
     assert hide_password("amqp://guest:secret@rabbit:5672//") == "amqp://guest:***@rabbit:5672//"
-    assert hide_password("sqlite:///x.db") == "sqlite:///x.db"
+    assert hide_password("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert hide_password("postgresql+psycopg://postgres:@/postgres?host=/tmp/x") == (
+        "postgresql+psycopg://postgres:@/postgres?host=/tmp/x"  # the embedded server's: no password to hide
+    )
 
 
 def test_keys_are_encrypted_masked_and_redacted():

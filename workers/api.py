@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from webargs.flaskparser import FlaskParser
 
 from models import Integration
-from models.db import engine_for, session_factory
+from models.db import database_url, engine_for, session_factory
 from workers import api_schemas as schemas
 from workers.api_events import BrokerUnavailable, EventPublisher, InvalidEvents, parse_events
 from workers.keys import redact
@@ -284,7 +284,7 @@ def check_token() -> None:
 
 def database_unavailable(error: OperationalError):
     reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "no answer"
-    url = hide_password(state().settings.database_url)
+    url = hide_password(database_url(state().settings))
     return {
         "code": 503,
         "status": "Service Unavailable",
@@ -342,7 +342,7 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.extensions["signal_sendgrid_api"] = api
     app.extensions["signal_sendgrid"] = ApiState(
         settings=settings,
-        sessions=sessions or session_factory(engine_for(settings.database_url)),
+        sessions=sessions or session_factory(engine_for(database_url(settings))),
         publisher=EventPublisher(settings.broker_url),
     )
     app.before_request(check_token)

@@ -16,6 +16,7 @@ def api_command(port: int, host: str) -> None:
     """Serve the admin HTTP API (install, integrations, deliveries, replay, stats, POST /v1/events)."""
     from werkzeug.serving import run_simple
 
+    from models.db import database_url
     from workers.api import create_app
 
     settings = load_settings()
@@ -27,6 +28,6 @@ def api_command(port: int, host: str) -> None:
     ready_settings()
     click.echo(
         f"admin API on http://{host}:{port} (docs /docs, OpenAPI /openapi.json), "
-        f"database {hide_password(settings.database_url)}, broker {hide_password(settings.broker_url)}"
+        f"database {hide_password(database_url(settings))}, broker {hide_password(settings.broker_url)}"
     )
     run_simple(host, port, create_app(settings), threaded=True)

@@ -12,7 +12,7 @@ import click
 from sqlalchemy import select
 
 from models import Integration
-from models.db import check_connection, get_engine, session_factory, session_scope
+from models.db import check_connection, database_url, get_engine, session_factory, session_scope
 from workers.keys import redact
 from workers.settings import ConfigError, Settings, hide_password, load_settings
 
@@ -36,13 +36,13 @@ def main(verbose: bool) -> None:
 
 
 def ready_settings(migrate: bool = False) -> Settings:
-    """The settings, with the database reachable (and migrated, on the embedded default)."""
+    """The settings, with the database reachable (the embedded default is migrated when it starts)."""
     settings = load_settings()
     check_connection(get_engine())
-    if migrate or settings.embedded_database:
+    if migrate:
         from models.migrate import upgrade
 
-        upgrade(settings.database_url)
+        upgrade(database_url(settings))
     return settings
 
 
@@ -55,7 +55,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the Alembic migrations to DATABASE_URL."""
     settings = ready_settings(migrate=True)
-    click.echo(f"database at head: {hide_password(settings.database_url)}")
+    click.echo(f"database at head: {hide_password(database_url(settings))}")
 
 
 def parse_fields(values: tuple[str, ...]) -> dict[str, str]:

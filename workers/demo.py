@@ -1,6 +1,7 @@
 """`signal-sendgrid demo`: the whole pipeline on the embedded defaults, against the sandbox.
 
-No RabbitMQ, PostgreSQL or SendGrid account needed: an in-memory broker, a SQLite file, the sandbox on a free
+No RabbitMQ, PostgreSQL or SendGrid account needed: an in-memory broker, the embedded PostgreSQL server (its
+own, in SIGNAL_HOME/demo, so the demo never touches the default embedded database), the sandbox on a free
 port, Celery tasks run in-process. The code paths are the production ones: publish -> ingest -> process ->
 flush -> import polling.
 """
@@ -10,14 +11,13 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import click
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from models import Event, EventStatus
 from models.base import utcnow
-from models.db import make_engine, session_factory
+from models.db import database_url, make_engine, session_factory
 from models.migrate import upgrade
 from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
 from sandbox.control import SandboxControl
@@ -30,7 +30,7 @@ from workers.install import InstallRequest, install
 from workers.integrations import client_for
 from workers.processing import process_events
 from workers.reports import live_events, stats
-from workers.settings import EMBEDDED_HOME, load_settings
+from workers.settings import Settings, load_settings
 from workers.wire import PublishReport, connect, declare, parse_lines, publish_events
 
 
@@ -40,11 +40,6 @@ def step(message: str) -> None:
 
 def run_demo(keep: bool = False) -> int:
     real_key = os.environ.get("SENDGRID_API_KEY")
-    db_path = Path(EMBEDDED_HOME) / "demo.db"
-    if db_path.exists() and not keep:
-        db_path.unlink()
-    database_url = f"sqlite:///{db_path}"
-    os.environ.setdefault("SIGNAL_HOME", str(EMBEDDED_HOME))
     server = None
     if real_key:
         api_url, key, list_id = load_settings().sendgrid_api_url, real_key, os.environ.get("SENDGRID_LIST_ID")
@@ -55,17 +50,33 @@ def run_demo(keep: bool = False) -> int:
         step(f"SendGrid sandbox listening on {server.url} (imports apply 0.5 s after each PUT)")
     os.environ["SENDGRID_API_URL"] = api_url
     try:
-        return pipeline(database_url, api_url, key, list_id, server)
+        return pipeline(demo_settings(api_url), key, list_id, server, keep)
     finally:
         if server is not None:
             server.stop()
 
 
-def pipeline(database_url: str, api_url: str, key: str, list_id: str | None, server: SandboxServer | None) -> int:
-    settings = load_settings({**os.environ, "DATABASE_URL": database_url, "SENDGRID_API_URL": api_url})
-    upgrade(database_url)
-    sessions = session_factory(make_engine(database_url))
-    step(f"database {database_url} migrated; broker: in-memory (embedded)")
+def demo_settings(api_url: str) -> Settings:
+    """The embedded defaults, whatever DATABASE_URL says, with the demo's own folder inside SIGNAL_HOME."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return load_settings({**env, "SIGNAL_HOME": str(load_settings(env).home / "demo"), "SENDGRID_API_URL": api_url})
+
+
+def empty(engine: Engine) -> None:
+    """Start from nothing: drop every table of the previous run (the server and its data folder stay)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+
+
+def pipeline(settings: Settings, key: str, list_id: str | None, server: SandboxServer | None, keep: bool) -> int:
+    url = database_url(settings)  # starts the embedded server and migrates it
+    engine = make_engine(url)
+    if not keep:
+        empty(engine)
+        upgrade(url)
+    sessions = session_factory(engine)
+    step(f"embedded PostgreSQL in {settings.home / 'pgdata'} migrated; broker: in-memory (embedded)")
 
     with sessions.begin() as session:
         request = InstallRequest(
@@ -130,5 +141,5 @@ def pipeline(database_url: str, api_url: str, key: str, list_id: str | None, ser
             click.echo(f"      custom fields: {contact.get('custom_fields')}")
         suppressed = control.suppressions()
         step(f"suppressions (consent withdrawn): {suppressed}")
-    click.echo(f"\nInspect it again: DATABASE_URL={database_url} signal-sendgrid deliveries")
+    click.echo(f"\nInspect it again: SIGNAL_HOME={settings.home} signal-sendgrid deliveries")
     return 0

@@ -10,10 +10,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from workers.settings import EMBEDDED_HOME, ConfigError, Settings
+from workers.settings import ConfigError, Settings
 
 _KEY_PATTERN = re.compile(r"SG\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}|SG\.[A-Za-z0-9_\-.]{20,}")
-EMBEDDED_SECRET_FILE = EMBEDDED_HOME / "secret.key"
 
 
 def _fernet_key(secret: str) -> bytes:
@@ -28,17 +27,21 @@ def _fernet_key(secret: str) -> bytes:
 
 
 def secret_for(settings: Settings) -> str:
-    """SIGNAL_SECRET_KEY, or on the embedded database a key file generated once (mode 0600)."""
+    """SIGNAL_SECRET_KEY, or on the embedded database a key file beside its data, generated once (mode 0600).
+
+    A database named by DATABASE_URL is shared with processes on other machines, which a key file generated
+    here would not reach: there the key is handed in."""
     if settings.secret_key:
         return settings.secret_key
     if not settings.embedded_database:
-        raise ConfigError("SIGNAL_SECRET_KEY is not set: it is required to encrypt API keys in PostgreSQL")
-    if not EMBEDDED_SECRET_FILE.exists():
-        EMBEDDED_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(EMBEDDED_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        raise ConfigError("SIGNAL_SECRET_KEY is not set: it is required with DATABASE_URL to encrypt API keys")
+    secret_file = settings.home / "secret.key"
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(Fernet.generate_key().decode())
-    return EMBEDDED_SECRET_FILE.read_text().strip()
+    return secret_file.read_text().strip()
 
 
 def encrypt_key(api_key: str, secret: str) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 SENDGRID_API_US = "https://api.sendgrid.com"
 SENDGRID_API_EU = "https://api.eu.sendgrid.com"
-EMBEDDED_HOME = Path(os.environ.get("SIGNAL_HOME", ".signal-sendgrid"))
+DEFAULT_HOME = ".signal-sendgrid"
 
 
 class ConfigError(Exception):
@@ -21,11 +21,12 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str | None  # None: the embedded PostgreSQL server in `home` (models.db.database_url)
     broker_url: str
     sendgrid_api_url: str
     secret_key: str | None
     admin_token: str | None
+    home: Path  # SIGNAL_HOME: the embedded server's data and the key file that goes with it
 
     @property
     def embedded_broker(self) -> bool:
@@ -33,7 +34,7 @@ class Settings:
 
     @property
     def embedded_database(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return self.database_url is None
 
 
 def hide_password(url: str) -> str:
@@ -42,7 +43,7 @@ def hide_password(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
+    if not parts.password:  # none, or empty (the embedded server's `postgres:@`): nothing to hide
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
@@ -57,25 +58,33 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
         raise ConfigError(f"{name} is malformed ({e}): {hide_password(url)}") from e
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in schemes:
-        raise ConfigError(
-            f"{name} must start with one of {', '.join(s + '://' for s in schemes)}: {hide_password(url)}"
-        )
+        prefixes = ", ".join(s + "://" for s in schemes)
+        expected = f"one of {prefixes}" if len(schemes) > 1 else prefixes
+        raise ConfigError(f"{name} must start with {expected}: {hide_password(url)}")
     return url
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    database_url = env.get("DATABASE_URL") or f"sqlite:///{EMBEDDED_HOME / 'signal-sendgrid.db'}"
-    if database_url.startswith("postgres://"):  # Heroku-style URLs name the dialect without the driver
-        database_url = "postgresql://" + database_url[len("postgres://") :]
-    if database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    database_url = env.get("DATABASE_URL") or None
+    if database_url is not None:
+        database_url = _check_url("DATABASE_URL", _with_driver(database_url), ("postgresql",))
     broker_url = env.get("BROKER_URL") or "memory://"
     api_url = (env.get("SENDGRID_API_URL") or SENDGRID_API_US).rstrip("/")
     return Settings(
-        database_url=_check_url("DATABASE_URL", database_url, ("sqlite", "postgresql")),
+        database_url=database_url,
         broker_url=_check_url("BROKER_URL", broker_url, ("amqp", "amqps", "pyamqp", "memory")),
         sendgrid_api_url=_check_url("SENDGRID_API_URL", api_url, ("http", "https")),
         secret_key=env.get("SIGNAL_SECRET_KEY") or None,
         admin_token=env.get("SIGNAL_ADMIN_TOKEN") or None,
+        home=Path(env.get("SIGNAL_HOME") or DEFAULT_HOME),
     )
+
+
+def _with_driver(url: str) -> str:
+    """psycopg 3 for `postgresql://` URLs, and for Heroku-style `postgres://`, which name no driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
