@@ -26,15 +26,13 @@ def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or database_url()
     engine = make_engine(url)
     with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # A migration that waits on a lock blocks every worker behind it: give up instead.
-            connection.execute(text("SET lock_timeout = '5s'"))
-            connection.execute(text("SET statement_timeout = '120s'"))
-            connection.commit()  # else Alembic joins this transaction and never commits the migration
+        # A migration that waits on a lock blocks every worker behind it: give up instead.
+        connection.execute(text("SET lock_timeout = '5s'"))
+        connection.execute(text("SET statement_timeout = '120s'"))
+        connection.commit()  # else Alembic joins this transaction and never commits the migration
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
             render_item=render_item,
         )

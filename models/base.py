@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text, bindparam
+from sqlalchemy import BigInteger, DateTime, MetaData, String, Text, bindparam
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -19,48 +19,31 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# JSONB on PostgreSQL, JSON elsewhere (the embedded SQLite database).
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-# BIGINT ids on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class UTCDateTime(DateTime):
-    """Timezone-aware timestamps on every backend (SQLite hands back naive values)."""
+    """Every timestamp is `timestamptz`: psycopg reads them back timezone-aware."""
 
     cache_ok = True
 
     def __init__(self) -> None:
         super().__init__(timezone=True)
 
-    def result_processor(self, dialect, coltype):  # type: ignore[override]
-        parent = super().result_processor(dialect, coltype)
 
-        def process(value: Any) -> Any:
-            if parent is not None:
-                value = parent(value)
-            if isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            return value
-
-        return process
-
-
-pk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
+pk = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 created = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
 timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
 str50 = Annotated[str, mapped_column(String(50))]
 text = Annotated[str, mapped_column(Text)]
-json = Annotated[Any, mapped_column(JSONType)]
+json = Annotated[Any, mapped_column(JSONB)]
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONB()}
 
 
 def enum_values(enum_cls: type[enum.Enum]) -> list[str]:

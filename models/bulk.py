@@ -1,8 +1,8 @@
 """Set-at-a-time statements for the processing batch.
 
-On PostgreSQL every statement takes its rows as a few array parameters (`unnest`), so the SQL text is the
-same whatever the batch size: compiled once, no thousands of placeholders to build and parse per call, and
-deliveries go in with COPY. The embedded SQLite database gets the plain SQLAlchemy equivalents.
+Every statement takes its rows as a few array parameters (`unnest`), so the SQL text is the same whatever
+the batch size: compiled once, no thousands of placeholders to build and parse per call, and deliveries go in
+with COPY.
 """
 
 from __future__ import annotations
@@ -14,14 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, text, tuple_, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from models.base import utcnow
-from models.contact import Contact, Identity, Order
-from models.db import is_postgres
-from models.delivery import Delivery
 
 CHUNK = 5000
 
@@ -59,7 +53,6 @@ _INSERT_ORDERS = text(
     "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:ats AS timestamptz[])) "
     "ON CONFLICT (integration_id, order_id) DO NOTHING RETURNING integration_id, order_id"
 )
-_CONTACT_STATE = ("id", "integration_id", "email", "fields", "consent", "consent_at", "lifetime_value")
 _LOCK_CONTACTS = text(
     "SELECT contacts.id, contacts.integration_id, contacts.email, contacts.fields, contacts.consent, "
     "contacts.consent_at, contacts.lifetime_value FROM contacts "
@@ -87,13 +80,7 @@ def load_identities(session: Session, keys: list[tuple[str, str]]) -> list[tuple
     found = []
     for start in range(0, len(keys), CHUNK):
         part = keys[start : start + CHUNK]
-        if is_postgres(session):
-            rows = session.execute(_LOAD_IDENTITIES, {"kinds": [k for k, _ in part], "vals": [v for _, v in part]})
-        else:
-            cols = (Identity.kind, Identity.value, Identity.email, Identity.linked_at)
-            rows = session.execute(
-                select(*cols).where(tuple_(Identity.kind, Identity.value).in_(part), Identity.email.is_not(None))
-            )
+        rows = session.execute(_LOAD_IDENTITIES, {"kinds": [k for k, _ in part], "vals": [v for _, v in part]})
         found.extend(tuple(r) for r in rows)
     return found
 
@@ -109,15 +96,9 @@ def lock_identities(session: Session, keys: list[tuple[str, str]]) -> list[tuple
     found = []
     for start in range(0, len(keys), CHUNK):
         part = keys[start : start + CHUNK]
-        if is_postgres(session):
-            params = {"kinds": [k for k, _ in part], "vals": [v for _, v in part]}
-            session.execute(_INSERT_IDENTITY_KEYS, params)
-            rows = session.execute(_LOCK_IDENTITIES, params)
-        else:  # the embedded database serializes writers itself
-            stmt = sqlite.insert(Identity).values([{"kind": k, "value": v} for k, v in part])
-            session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "value"]))
-            cols = (Identity.kind, Identity.value, Identity.email, Identity.linked_at)
-            rows = session.execute(select(*cols).where(tuple_(Identity.kind, Identity.value).in_(part)))
+        params = {"kinds": [k for k, _ in part], "vals": [v for _, v in part]}
+        session.execute(_INSERT_IDENTITY_KEYS, params)
+        rows = session.execute(_LOCK_IDENTITIES, params)
         found.extend(tuple(r) for r in rows if r[2] is not None)
     return found
 
@@ -126,20 +107,8 @@ def upsert_identities(session: Session, rows: list[tuple[str, str, str, datetime
     """(kind, value, email, linked_at), sorted: a link changes only for a newer identify."""
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        if is_postgres(session):
-            kinds, vals, emails, ats = (list(c) for c in zip(*part, strict=True))
-            session.execute(_UPSERT_IDENTITIES, {"kinds": kinds, "vals": vals, "emails": emails, "ats": ats})
-            continue
-        stmt = sqlite.insert(Identity).values(
-            [{"kind": k, "value": v, "email": e, "linked_at": at} for k, v, e, at in part]
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["kind", "value"],
-                set_={"email": stmt.excluded.email, "linked_at": stmt.excluded.linked_at},
-                where=Identity.linked_at.is_(None) | (Identity.linked_at <= stmt.excluded.linked_at),
-            )
-        )
+        kinds, vals, emails, ats = (list(c) for c in zip(*part, strict=True))
+        session.execute(_UPSERT_IDENTITIES, {"kinds": kinds, "vals": vals, "emails": emails, "ats": ats})
 
 
 @dataclass(eq=False)
@@ -168,20 +137,9 @@ def lock_contacts(session: Session, keys: list[tuple[int, str]]) -> list[Contact
     contacts = []
     for start in range(0, len(keys), CHUNK):
         part = keys[start : start + CHUNK]
-        if is_postgres(session):
-            params = {"ints": [i for i, _ in part], "emails": [e for _, e in part]}
-            session.execute(_INSERT_CONTACTS, params)
-            rows = session.execute(_LOCK_CONTACTS, params)
-        else:
-            rows = [{"integration_id": i, "email": e, "fields": {}, "lifetime_value": Decimal(0), "suppressed": False}
-                    for i, e in part]  # fmt: skip
-            session.execute(sqlite.insert(Contact).values(rows).on_conflict_do_nothing())
-            rows = session.execute(
-                select(*(getattr(Contact, c) for c in _CONTACT_STATE))
-                .where(tuple_(Contact.integration_id, Contact.email).in_(part))
-                .order_by(Contact.integration_id, Contact.email)
-                .with_for_update()
-            )
+        params = {"ints": [i for i, _ in part], "emails": [e for _, e in part]}
+        session.execute(_INSERT_CONTACTS, params)
+        rows = session.execute(_LOCK_CONTACTS, params)
         contacts.extend(ContactState(*row) for row in rows)
     return contacts
 
@@ -191,17 +149,11 @@ def save_contacts(session: Session, contacts: Iterable[ContactState]) -> None:
     changed = [c for c in contacts if c.values() != c.loaded]
     for start in range(0, len(changed), CHUNK):
         part = changed[start : start + CHUNK]
-        if is_postgres(session):
-            session.execute(_UPDATE_CONTACTS, {
-                "ids": [c.id for c in part], "fields": [json.dumps(c.fields or {}) for c in part],
-                "consents": [c.consent for c in part], "consent_ats": [c.consent_at for c in part],
-                "ltvs": [Decimal(c.lifetime_value or 0) for c in part],
-            })  # fmt: skip
-        else:
-            session.execute(update(Contact), [
-                {"id": c.id, "fields": c.fields, "consent": c.consent, "consent_at": c.consent_at,
-                 "lifetime_value": c.lifetime_value, "updated_at": utcnow()} for c in part
-            ])  # fmt: skip
+        session.execute(_UPDATE_CONTACTS, {
+            "ids": [c.id for c in part], "fields": [json.dumps(c.fields or {}) for c in part],
+            "consents": [c.consent for c in part], "consent_ats": [c.consent_at for c in part],
+            "ltvs": [Decimal(c.lifetime_value or 0) for c in part],
+        })  # fmt: skip
         for contact in part:
             contact.loaded = contact.values()
 
@@ -210,9 +162,6 @@ def update_deliveries(session: Session, rows: list[dict]) -> None:
     """Set email, patch, status and reason of existing deliveries (by id), in one statement per chunk."""
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        if not is_postgres(session):
-            session.execute(update(Delivery), part)
-            continue
         session.execute(_UPDATE_DELIVERIES, {
             "ids": [r["id"] for r in part], "emails": [r["email"] for r in part],
             "patches": [None if r["patch"] is None else json.dumps(r["patch"]) for r in part],
@@ -226,21 +175,15 @@ def insert_orders(session: Session, rows: list[dict]) -> set[tuple[int, str]]:
     inserted: set[tuple[int, str]] = set()
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        if is_postgres(session):
-            params = {
-                "ints": [r["integration_id"] for r in part],
-                "emails": [r["email"] for r in part],
-                "ids": [r["order_id"] for r in part],
-                "revenues": [r["revenue"] for r in part],
-                "currencies": [r["currency"] for r in part],
-                "ats": [r["ordered_at"] for r in part],
-            }
-            result = session.execute(_INSERT_ORDERS, params)
-        else:
-            stmt = (
-                sqlite.insert(Order).values(part).on_conflict_do_nothing(index_elements=["integration_id", "order_id"])
-            )
-            result = session.execute(stmt.returning(Order.integration_id, Order.order_id))
+        params = {
+            "ints": [r["integration_id"] for r in part],
+            "emails": [r["email"] for r in part],
+            "ids": [r["order_id"] for r in part],
+            "revenues": [r["revenue"] for r in part],
+            "currencies": [r["currency"] for r in part],
+            "ats": [r["ordered_at"] for r in part],
+        }
+        result = session.execute(_INSERT_ORDERS, params)
         inserted.update((i, o) for i, o in result)
     return inserted
 
@@ -248,9 +191,6 @@ def insert_orders(session: Session, rows: list[dict]) -> set[tuple[int, str]]:
 def insert_deliveries(session: Session, rows: Iterable[dict]) -> None:
     rows = list(rows)
     if not rows:
-        return
-    if not is_postgres(session):
-        session.execute(Delivery.__table__.insert(), rows)
         return
     cursor = session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"COPY deliveries ({', '.join(DELIVERY_COLUMNS)}) FROM STDIN") as copy:

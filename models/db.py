@@ -1,14 +1,13 @@
-"""Engine and session setup, and the few statements that differ between PostgreSQL and SQLite."""
+"""Engine and session setup: PostgreSQL through psycopg 3, the configured server's or the embedded one's."""
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from functools import lru_cache
-from pathlib import Path
 
 from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import Connection, Engine, Table, any_, bindparam, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,20 +17,6 @@ from workers.settings import ConfigError, Settings, hide_password, load_settings
 
 
 def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
     engine = create_engine(
         url,
         pool_pre_ping=True,
@@ -89,27 +74,18 @@ def session_scope(engine: Engine | None = None) -> AbstractContextManager[Sessio
 
 
 def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict], *index: str) -> int:
-    """INSERT ... ON CONFLICT (index) DO NOTHING, on PostgreSQL and SQLite alike; returns rows inserted.
+    """INSERT ... ON CONFLICT (index) DO NOTHING; returns rows inserted.
 
     Counted with RETURNING: a multi-row INSERT's rowcount is -1 through psycopg 3.
     """
     if not rows:
         return 0
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     key = next(iter(table.primary_key.columns))
-    stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=list(index)).returning(key)
+    stmt = postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=list(index)).returning(key)
     return len(session.execute(stmt).all())
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def among(bind: Session | Connection, column, values) -> ColumnElement[bool]:
-    """`column IN values`. On PostgreSQL as one array parameter (`= ANY(:array)`): the statement's text and plan
-    are the same for any number of values, instead of one placeholder per value to bind and parse."""
-    values = list(values)
-    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
-    if dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+def among(column, values) -> ColumnElement[bool]:
+    """`column IN values` as one array parameter (`= ANY(:array)`): the statement's text and plan are the same
+    for any number of values, instead of one placeholder per value to bind and parse."""
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))

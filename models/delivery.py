@@ -31,7 +31,7 @@ class AttemptKind(enum.StrEnum):
 
 
 def _partial(name: str, columns: list[str], where: str) -> Index:
-    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+    return Index(name, *columns, postgresql_where=text(where))
 
 
 class Delivery(Base):

@@ -32,7 +32,7 @@ from models import (
     IntegrationStatus,
 )
 from models.base import has_status, utcnow
-from models.db import among, insert_ignoring_conflicts, is_postgres
+from models.db import among, insert_ignoring_conflicts
 from workers.attempts import record_attempt
 from workers.fields import resolve_fields
 from workers.integrations import mark_auth_failed, mark_paused
@@ -95,8 +95,8 @@ def flush_integration(
 
 
 def try_lock(session: Session, integration_id: int) -> bool:
-    if not is_postgres(session):
-        return True  # the embedded SQLite database serializes writers itself
+    """One flush of an integration at a time: the lock lasts until this transaction ends, and a second flush
+    gives up at once instead of queueing behind it (the holder sends what arrived meanwhile)."""
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": FLUSH_LOCK + integration_id}))
 
 
@@ -217,7 +217,7 @@ def contact_states(session: Session, integration_id: int, emails: list[str]) -> 
     columns = (Contact.email, Contact.fields, Contact.consent, Contact.lifetime_value)
     for start in range(0, len(emails), 5000):
         part = emails[start : start + 5000]
-        query = select(*columns).where(Contact.integration_id == integration_id, among(session, Contact.email, part))
+        query = select(*columns).where(Contact.integration_id == integration_id, among(Contact.email, part))
         found.update((row.email, row) for row in session.execute(query))
     return found
 
@@ -355,7 +355,7 @@ def accepted(
     job_id = answer.job_id
     session.execute(
         update(Delivery)
-        .where(among(session, Delivery.id, [d.id for d in carried]))
+        .where(among(Delivery.id, [d.id for d in carried]))
         .values(
             status=DeliveryStatus.SENT,
             reason=None if job_id else "accepted without a job id: not verifiable",

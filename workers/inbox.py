@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from models import Event, EventStatus
+from models import EventStatus
 from models.base import utcnow
-from models.db import is_postgres
 
 MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so a person can read it
 MAX_MESSAGE_ID = 200
@@ -142,24 +140,14 @@ def refused(row: dict, reason: str, now: datetime) -> dict:
 
 
 def insert_rows(session: Session, batch: list[dict], now: datetime) -> list[tuple[int, str]]:
-    if is_postgres(session):
-        params = {
-            "now": now,
-            "ids": [r["message_id"] for r in batch],
-            "types": [r.get("type") for r in batch],
-            "payloads": [r.get("payload_json") for r in batch],
-            "raws": [r.get("raw_body") for r in batch],
-            "statuses": [r["status"] for r in batch],
-            "reasons": [r.get("reason") for r in batch],
-            "dones": [r.get("processed_at") for r in batch],
-        }
-        return [tuple(r) for r in session.execute(_INSERT_EVENTS, params)]
-    values = [
-        {"message_id": r["message_id"], "type": r.get("type"), "received_at": now,
-         "payload": json.loads(r["payload_json"]) if r.get("payload_json") else None,
-         "raw_body": r.get("raw_body"), "status": r["status"], "reason": r.get("reason"),
-         "process_attempts": 0, "processed_at": r.get("processed_at")}
-        for r in batch
-    ]  # fmt: skip
-    stmt = sqlite.insert(Event).values(values).on_conflict_do_nothing(index_elements=["message_id"])
-    return [tuple(r) for r in session.execute(stmt.returning(Event.id, Event.status))]
+    params = {
+        "now": now,
+        "ids": [r["message_id"] for r in batch],
+        "types": [r.get("type") for r in batch],
+        "payloads": [r.get("payload_json") for r in batch],
+        "raws": [r.get("raw_body") for r in batch],
+        "statuses": [r["status"] for r in batch],
+        "reasons": [r.get("reason") for r in batch],
+        "dones": [r.get("processed_at") for r in batch],
+    }
+    return [tuple(r) for r in session.execute(_INSERT_EVENTS, params)]

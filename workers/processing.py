@@ -149,7 +149,7 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
     with engine.begin() as conn:
         rows = conn.execute(
             update(Event)
-            .where(among(conn, Event.id, event_ids), Event.status == EventStatus.RECEIVED)
+            .where(among(Event.id, event_ids), Event.status == EventStatus.RECEIVED)
             .values(process_attempts=Event.process_attempts + 1)
             .returning(Event.id, Event.process_attempts)
         ).all()
@@ -157,7 +157,7 @@ def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
         if poison:
             conn.execute(
                 update(Event)
-                .where(among(conn, Event.id, poison))
+                .where(among(Event.id, poison))
                 .values(
                     status=EventStatus.FAILED,
                     processed_at=utcnow(),
@@ -183,9 +183,7 @@ def process_events(session: Session, event_ids: list[int], fresh: bool = False) 
     if not event_ids:
         return set()
     tried = session.execute(
-        select(Event.id, Event.process_attempts).where(
-            among(session, Event.id, event_ids), Event.status == EventStatus.RECEIVED
-        )
+        select(Event.id, Event.process_attempts).where(among(Event.id, event_ids), Event.status == EventStatus.RECEIVED)
     ).all()
     engine = session.get_bind()
     if any(attempts > 0 for _, attempts in tried):
@@ -213,7 +211,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     # Rows, not ORM objects: processing reads these five columns and writes events back in bulk.
     query = (
         select(Event.id, Event.message_id, Event.payload, Event.received_at, Event.process_attempts)
-        .where(among(session, Event.id, ids), Event.status == EventStatus.RECEIVED)
+        .where(among(Event.id, ids), Event.status == EventStatus.RECEIVED)
         .order_by(Event.id)
     )
     events = session.execute(query.with_for_update(skip_locked=True)).all()
@@ -422,9 +420,7 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
     processed = sorted(i for i, (status, _) in outcomes.items() if status == EventStatus.PROCESSED)
     if processed:
         session.execute(
-            update(Event.__table__)
-            .where(among(session, Event.id, processed))
-            .values(status="processed", processed_at=now)
+            update(Event.__table__).where(among(Event.id, processed)).values(status="processed", processed_at=now)
         )
     others = [{"id": i, "status": s, "reason": r, "processed_at": now} for i, (s, r) in outcomes.items()
               if s != EventStatus.PROCESSED]  # fmt: skip

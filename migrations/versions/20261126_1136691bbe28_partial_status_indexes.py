@@ -30,7 +30,7 @@ PARTIAL = [
 
 def upgrade() -> None:
     for name, table, columns, where in PARTIAL:
-        op.create_index(name, table, columns, postgresql_where=sa.text(where), sqlite_where=sa.text(where))
+        op.create_index(name, table, columns, postgresql_where=sa.text(where))
     op.drop_index("ix_deliveries_flush", table_name="deliveries")
     op.drop_index("ix_deliveries_status_created", table_name="deliveries")
     op.drop_index("ix_deliveries_job_id", table_name="deliveries")

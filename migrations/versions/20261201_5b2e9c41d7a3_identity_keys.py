@@ -21,13 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("identities") as batch:
-        batch.alter_column("email", existing_type=sa.String(length=254), nullable=True)
-        batch.alter_column("linked_at", existing_type=sa.DateTime(timezone=True), nullable=True)
+    op.alter_column("identities", "email", existing_type=sa.String(length=254), nullable=True)
+    op.alter_column("identities", "linked_at", existing_type=sa.DateTime(timezone=True), nullable=True)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM identities WHERE email IS NULL OR linked_at IS NULL")
-    with op.batch_alter_table("identities") as batch:
-        batch.alter_column("email", existing_type=sa.String(length=254), nullable=False)
-        batch.alter_column("linked_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+    op.alter_column("identities", "email", existing_type=sa.String(length=254), nullable=False)
+    op.alter_column("identities", "linked_at", existing_type=sa.DateTime(timezone=True), nullable=False)
