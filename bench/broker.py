@@ -11,7 +11,7 @@ import time
 
 from kombu import Connection, Consumer, Producer
 
-from workers.wire import declare, events_exchange, events_queue
+from workers.ingest.wire import declare, events_exchange, events_queue
 
 
 def _publish_slice(args: tuple[str, list[tuple[str, bytes]]]) -> int:

@@ -23,10 +23,10 @@ from bench.pipeline import ADMIN_DSN, BIN, KEY, cpu_seconds, free_port, pids_nam
 from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
 from models.db import make_engine, session_factory
 from models.migrate import upgrade
-from workers.flush import flush_integration
-from workers.inbox import Incoming, store_events
-from workers.processing import process_events
-from workers.sendgrid import SendGridClient
+from workers.delivery.flush import flush_integration
+from workers.ingest.inbox import Incoming, store_events
+from workers.processing.process import process_events
+from workers.sendgrid.client import SendGridClient
 
 
 def postgres_cpu() -> float:

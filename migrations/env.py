@@ -12,7 +12,7 @@ from models.db import database_url, make_engine
 
 config = context.config
 target_metadata = Base.metadata
-MIGRATION_LOCK = 0x5347_4D49_4752  # advisory lock key "SGMIGR", far above the flush locks (workers.flush)
+MIGRATION_LOCK = 0x5347_4D49_4752  # advisory lock key "SGMIGR", far above the flush locks (workers.delivery.flush)
 
 
 def render_item(type_, obj, autogen_context):  # noqa: ANN001 - Alembic hook

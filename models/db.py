@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from config.settings import ConfigError, Settings, hide_password, load_settings
 from models import embedded
-from workers.settings import ConfigError, Settings, hide_password, load_settings
 
 
 def make_engine(url: str) -> Engine:

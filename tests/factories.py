@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 
+from config.secrets import encrypt_key, mask_key
 from models import Integration, IntegrationStatus
 from tests.fixtures.services import TEST_SECRET
-from workers.keys import encrypt_key, mask_key
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -32,7 +32,7 @@ def run(checkout: Path, *args: str, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BROKER_", "SENDGRID_", "SIGNAL_"))}
     clean["PYTHONPATH"] = str(checkout)  # the checkout's code, not the installed copy
     done = subprocess.run(
-        [sys.executable, "-c", "from workers.cli import main; main()", *args],
+        [sys.executable, "-c", "from workers.cli.main import main; main()", *args],
         cwd=checkout,
         env=clean | env,
         capture_output=True,

@@ -23,7 +23,7 @@ from tests.fixtures.processes import ROOT, cli
 FIRST = """
 import sys
 from models.db import database_url, session_scope
-from workers.inbox import Incoming, store_events
+from workers.ingest.inbox import Incoming, store_events
 
 url = database_url()
 with session_scope() as session:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.keys import decrypt_key, encrypt_key, mask_key, redact
-from workers.settings import SENDGRID_API_US, ConfigError, hide_password, load_settings
+from config.secrets import decrypt_key, encrypt_key, mask_key, redact
+from config.settings import SENDGRID_API_US, ConfigError, hide_password, load_settings
 
 KEY = "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import get_engine, session_factory
 from workers.celery import app, triggers_waiting
-from workers.flush import flush_integration
-from workers.imports import poll_imports
-from workers.integrations import client_for
-from workers.processing import process_events
-from workers.sweep import sweep
+from workers.delivery.flush import flush_integration
+from workers.delivery.imports import poll_imports
+from workers.integrations.status import client_for
+from workers.processing.process import process_events
+from workers.processing.sweep import sweep
 
 log = logging.getLogger(__name__)
 

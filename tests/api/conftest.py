@@ -14,14 +14,14 @@ from kombu import Connection
 from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
+from config.settings import Settings, load_settings
 from models import Delivery, DeliveryStatus, Event
 from tests.factories import event, identify
 from tests.fixtures.services import TEST_SECRET
-from workers.api import create_app
-from workers.inbox import Incoming, store_events
-from workers.processing import process_events
-from workers.settings import Settings, load_settings
-from workers.wire import events_queue
+from workers.admin.api import create_app
+from workers.ingest.inbox import Incoming, store_events
+from workers.ingest.wire import events_queue
+from workers.processing.process import process_events
 
 TOKEN = "test-admin-token-0123456789"
 # Every operation of the admin API (all of them require the bearer token).

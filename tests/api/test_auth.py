@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.settings import load_settings
 from tests.api.conftest import OPERATIONS, TOKEN, api_env
-from workers.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from config.settings import load_settings
 from tests.api.conftest import api_env, queued_messages
 from tests.factories import event, identify
-from workers.api import MAX_EVENTS_BODY
-from workers.settings import load_settings
+from workers.admin.api import MAX_EVENTS_BODY
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from config.secrets import decrypt_key
 from models import Integration
 from tests.api.conftest import INSTALL, seed_body
 from tests.fixtures.services import TEST_SECRET
-from workers.keys import decrypt_key
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from schemathesis.checks import (
 )
 
 from tests.api.conftest import INSTALL, OPERATIONS, TOKEN
-from workers.api_schemas import MAX_BATCH
+from workers.admin.schemas import MAX_BATCH
 
 pytestmark = pytest.mark.integration
 

@@ -25,12 +25,12 @@ from models import (
     Integration,
 )
 from models.base import utcnow
-from workers.flush import flush_integration
-from workers.imports import poll_imports
-from workers.inbox import Incoming, store_events
-from workers.integrations import client_for as stored_key_client
-from workers.processing import process_events
-from workers.retry import RetryPolicy
+from workers.delivery.flush import flush_integration
+from workers.delivery.imports import poll_imports
+from workers.delivery.retry import RetryPolicy
+from workers.ingest.inbox import Incoming, store_events
+from workers.integrations.status import client_for as stored_key_client
+from workers.processing.process import process_events
 
 # Backoff small enough for tests; the window is long enough that nothing expires unless a test wants it.
 FAST_RETRY = RetryPolicy(base_seconds=0.02, cap_seconds=0.2, window=timedelta(hours=1))

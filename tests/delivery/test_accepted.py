@@ -20,7 +20,7 @@ from tests.delivery.conftest import (
     upsert_attempts,
 )
 from tests.factories import identify
-from workers.imports import poll_imports
+from workers.delivery.imports import poll_imports
 
 pytestmark = pytest.mark.integration
 

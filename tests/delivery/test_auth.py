@@ -17,7 +17,7 @@ from tests.delivery.conftest import (
     status_counts,
 )
 from tests.factories import identify
-from workers.install import InstallError, update_key
+from workers.integrations.install import InstallError, update_key
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from tests.delivery.conftest import (
     status_counts,
     upsert_attempts,
 )
-from workers.retry import RetryPolicy
-from workers.sendgrid import SendGridClient
+from workers.delivery.retry import RetryPolicy
+from workers.sendgrid.client import SendGridClient
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from models import DeliveryStatus, Integration
 from tests.delivery.conftest import deliveries, drain, flush, process, puts, settle_imports, status_counts
 from tests.factories import event, identify
-from workers.replay import ReplayFilter, replay_deliveries
-from workers.retry import RetryPolicy
+from workers.delivery.retry import RetryPolicy
+from workers.processing.replay import ReplayFilter, replay_deliveries
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from tests.delivery.conftest import (
     queue_deliveries,
     status_counts,
 )
-from workers.imports import poll_imports
-from workers.retry import RetryPolicy
+from workers.delivery.imports import poll_imports
+from workers.delivery.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

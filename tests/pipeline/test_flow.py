@@ -10,12 +10,12 @@ import pytest
 from models import Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
 from models.base import utcnow
 from tests.factories import event, identify
-from workers.flush import flush_integration
-from workers.imports import poll_imports
-from workers.inbox import Incoming, store_events
-from workers.install import InstallError, InstallRequest, install
-from workers.processing import process_events
-from workers.sendgrid import SendGridClient
+from workers.delivery.flush import flush_integration
+from workers.delivery.imports import poll_imports
+from workers.ingest.inbox import Incoming, store_events
+from workers.integrations.install import InstallError, InstallRequest, install
+from workers.processing.process import process_events
+from workers.sendgrid.client import SendGridClient
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +158,7 @@ def test_an_order_seen_twice_counts_once_in_lifetime_value(db, sandbox, integrat
 
 
 def test_stats_count_every_event_received_and_the_backlog(db, sandbox, integration):
-    from workers.reports import stats
+    from workers.admin.reports import stats
 
     run_pipeline(db, sandbox, [identify("s1@example.com", "s1"), identify("s2@example.com", "s2")])
     with db.begin() as session:

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from models import Event
 from tests.factories import identify
-from workers.ingest import IngestConsumer
-from workers.wire import connect, connect_consumer, declare, events_queue, publish_events
+from workers.ingest.consumer import IngestConsumer
+from workers.ingest.wire import connect, connect_consumer, declare, events_queue, publish_events
 
 pytestmark = pytest.mark.integration
 

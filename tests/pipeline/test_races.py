@@ -20,11 +20,11 @@ from sqlalchemy import func, select, update
 from models import Delivery, Identity
 from models.base import utcnow
 from tests.factories import event, identify
-from workers.flush import flush_integration
-from workers.imports import poll_imports
-from workers.inbox import Incoming, store_events
-from workers.processing import process_events, release_linked_held
-from workers.sendgrid import SendGridClient
+from workers.delivery.flush import flush_integration
+from workers.delivery.imports import poll_imports
+from workers.ingest.inbox import Incoming, store_events
+from workers.processing.process import process_events, release_linked_held
+from workers.sendgrid.client import SendGridClient
 
 pytestmark = pytest.mark.integration
 

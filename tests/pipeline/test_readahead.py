@@ -12,8 +12,8 @@ import pytest
 from amqp.exceptions import UnexpectedFrame
 from kombu import Consumer
 
-from workers.readahead import READ_AHEAD, ReadAheadTCPTransport, ReadAheadTransport
-from workers.wire import connect, connect_consumer, declare, events_queue, publish_events
+from workers.ingest.transport import READ_AHEAD, ReadAheadTCPTransport, ReadAheadTransport
+from workers.ingest.wire import connect, connect_consumer, declare, events_queue, publish_events
 
 
 def frame(frame_type: int, channel: int, payload: bytes, end: int = 0xCE) -> bytes:

@@ -13,9 +13,9 @@ from kombu.exceptions import OperationalError
 from tests.factories import event
 from workers import tasks
 from workers.celery import TASK_QUEUE, app, task_exchange, triggers_waiting
-from workers.inbox import Incoming, store_events
-from workers.sweep import sweep
-from workers.wire import connect
+from workers.ingest.inbox import Incoming, store_events
+from workers.ingest.wire import connect
+from workers.processing.sweep import sweep
 
 pytestmark = pytest.mark.integration
 

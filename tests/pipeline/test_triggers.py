@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models import Event, EventStatus
 from tests.factories import identify
 from workers import tasks
-from workers.inbox import Incoming, store_events
+from workers.ingest.inbox import Incoming, store_events
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection, Producer
 
 from workers.celery import TASK_QUEUE, app
-from workers.wire import DEAD_QUEUE_NAME, DELIVERY_LIMIT, QUEUE_NAME, connect, declare, events_exchange
+from workers.ingest.wire import DEAD_QUEUE_NAME, DELIVERY_LIMIT, QUEUE_NAME, connect, declare, events_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

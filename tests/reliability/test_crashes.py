@@ -32,7 +32,7 @@ from tests.reliability.conftest import (
     task_redeliveries,
     wait_until,
 )
-from workers.wire import DEAD_QUEUE_NAME, connect, declare, publish_events
+from workers.ingest.wire import DEAD_QUEUE_NAME, connect, declare, publish_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from models import Delivery, DeliveryStatus, Event, EventStatus
 from tests.fixtures.processes import cli, wait_for
-from workers.wire import connect, declare, events_exchange
+from workers.ingest.wire import connect, declare, events_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,12 +15,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import workers.processing as processing
+import workers.processing.process as processing
 from models import Delivery, DeliveryStatus, Event, EventStatus, bulk
 from tests.factories import IntegrationFactory, event, identify
 from tests.fixtures.processes import ROOT
-from workers.inbox import Incoming, store_events
-from workers.sweep import sweep
+from workers.ingest.inbox import Incoming, store_events
+from workers.processing.sweep import sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -104,7 +104,7 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
 
 KILLER = """
 import os, signal, sys
-import workers.processing as processing
+import workers.processing.process as processing
 from models import bulk
 from models.db import make_engine, session_factory
 

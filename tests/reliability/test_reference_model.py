@@ -49,7 +49,7 @@ from tests.reliability.conftest import (
     wait_until,
 )
 from tests.reliability.model import MODELED, Difference, Expected, Stream, differences, expect, generate
-from workers.wire import DEAD_QUEUE_NAME, connect, declare, publish_events
+from workers.ingest.wire import DEAD_QUEUE_NAME, connect, declare, publish_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from models import AttemptKind, Delivery, DeliveryAttempt
 from tests.factories import identify
 from tests.fixtures.processes import cli, wait_for
-from workers.wire import connect, declare, publish_events
+from workers.ingest.wire import connect, declare, publish_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
 from models.base import has_status, utcnow
-from workers.processing import release_linked_held
+from workers.processing.process import release_linked_held
 
 LOST_TRIGGER_AFTER = timedelta(seconds=30)
 UNRELEASED_AFTER = timedelta(seconds=30)

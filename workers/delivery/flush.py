@@ -33,11 +33,11 @@ from models import (
 )
 from models.base import has_status, utcnow
 from models.db import among, insert_ignoring_conflicts
-from workers.attempts import record_attempt
-from workers.fields import resolve_fields
-from workers.integrations import mark_auth_failed, mark_paused
-from workers.retry import RetryPolicy
-from workers.sendgrid import SendGridClient, SendGridResponse
+from workers.delivery.retry import RetryPolicy
+from workers.integrations.status import mark_auth_failed, mark_paused
+from workers.sendgrid.attempts import record_attempt
+from workers.sendgrid.client import SendGridClient, SendGridResponse
+from workers.sendgrid.fields import resolve_fields
 
 MAX_CONTACTS = 30_000  # SendGrid: at most 30,000 contacts per PUT
 MAX_BODY_BYTES = 6_000_000  # SendGrid: at most "6 MB"; the decimal reading is the lower, so safe either way

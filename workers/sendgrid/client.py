@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from workers.keys import redact
+from config.secrets import redact
 
 USER_AGENT = "signal-sendgrid/0.1 (+https://github.com/signal-sendgrid)"
 TIMEOUT = (5.0, 30.0)  # connect, read: SendGrid answers in well under a second when healthy

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from workers.settings import hide_password, load_settings
+from config.settings import hide_password, load_settings
 
 
 @click.command("api")
@@ -17,13 +17,13 @@ def api_command(port: int, host: str) -> None:
     from werkzeug.serving import run_simple
 
     from models.db import database_url
-    from workers.api import create_app
+    from workers.admin.api import create_app
 
     settings = load_settings()
     if not settings.admin_token:
         click.echo("error: SIGNAL_ADMIN_TOKEN is not set: the admin API needs a bearer token to require", err=True)
         sys.exit(2)
-    from workers.cli import ready_settings  # imported here: workers.cli imports this module
+    from workers.cli.main import ready_settings  # imported here: workers.cli.main imports this module
 
     ready_settings()
     click.echo(

@@ -15,6 +15,8 @@ from datetime import timedelta
 import click
 from sqlalchemy import Engine, select
 
+from config.settings import Settings, load_settings
+from demo.stream import sample_lines
 from models import Event, EventStatus
 from models.base import utcnow
 from models.db import database_url, make_engine, session_factory
@@ -22,16 +24,14 @@ from models.migrate import upgrade
 from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
-from workers.demo_stream import sample_lines
-from workers.flush import flush_integration
-from workers.imports import poll_imports
-from workers.ingest import IngestConsumer
-from workers.install import InstallRequest, install
-from workers.integrations import client_for
-from workers.processing import process_events
-from workers.reports import live_events, stats
-from workers.settings import Settings, load_settings
-from workers.wire import PublishReport, connect, declare, parse_lines, publish_events
+from workers.admin.reports import live_events, stats
+from workers.delivery.flush import flush_integration
+from workers.delivery.imports import poll_imports
+from workers.ingest.consumer import IngestConsumer
+from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
+from workers.integrations.install import InstallRequest, install
+from workers.integrations.status import client_for
+from workers.processing.process import process_events
 
 
 def step(message: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mapping import MappingConfig, map_event, replayable_fields
 from models import Delivery, DeliveryStatus, Event
 from models.base import has_status, utcnow
-from workers.processing import Batch, count_order, route
+from workers.processing.process import Batch, count_order, route
 
 REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 

@@ -12,8 +12,8 @@ from kombu import Connection, Consumer, Message
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from workers.inbox import Incoming, store_events
-from workers.wire import declare, events_queue
+from workers.ingest.inbox import Incoming, store_events
+from workers.ingest.wire import declare, events_queue
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from workers.settings import ConfigError, Settings
+from config.settings import ConfigError, Settings
 
 _KEY_PATTERN = re.compile(r"SG\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}|SG\.[A-Za-z0-9_\-.]{20,}")
 

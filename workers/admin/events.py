@@ -12,9 +12,9 @@ import threading
 
 from kombu import Connection
 
-from workers.api_schemas import EventBatchSchema, EventEnvelopeSchema
-from workers.settings import hide_password
-from workers.wire import connect, declare, publish_events
+from config.settings import hide_password
+from workers.admin.schemas import EventBatchSchema, EventEnvelopeSchema
+from workers.ingest.wire import connect, declare, publish_events
 
 log = logging.getLogger(__name__)
 

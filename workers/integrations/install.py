@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from config.secrets import encrypt_key, mask_key, secret_for
+from config.settings import SENDGRID_API_EU, Settings
 from mapping import MappingConfig
 from models import AttemptKind, Integration, IntegrationStatus
-from workers.attempts import record_attempt
-from workers.fields import resolve_fields
-from workers.integrations import AUTH_ADVICE
-from workers.keys import encrypt_key, mask_key, secret_for
-from workers.sendgrid import SendGridClient, SendGridResponse
-from workers.settings import SENDGRID_API_EU, Settings
+from workers.integrations.status import AUTH_ADVICE
+from workers.sendgrid.attempts import record_attempt
+from workers.sendgrid.client import SendGridClient, SendGridResponse
+from workers.sendgrid.fields import resolve_fields
 
 REQUIRED_SCOPES = {"marketing_campaigns.read", "marketing_campaigns.create", "marketing_campaigns.update"}
 

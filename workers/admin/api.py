@@ -21,12 +21,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from webargs.flaskparser import FlaskParser
 
+from config.secrets import redact
+from config.settings import ConfigError, Settings, hide_password, load_settings
 from models import Integration
 from models.db import database_url, engine_for, session_factory
-from workers import api_schemas as schemas
-from workers.api_events import BrokerUnavailable, EventPublisher, InvalidEvents, parse_events
-from workers.keys import redact
-from workers.settings import ConfigError, Settings, hide_password, load_settings
+from workers.admin import schemas
+from workers.admin.events import BrokerUnavailable, EventPublisher, InvalidEvents, parse_events
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def install_sendgrid(body: dict) -> dict:
     fields, and stores the key encrypted: what `signal-sendgrid install` does. A key SendGrid rejects is a
     400 whose message gives the troubleshooting advice; the key is never echoed.
     """
-    from workers.install import InstallError, InstallRequest, install
+    from workers.integrations.install import InstallError, InstallRequest, install
 
     config = body["config"]
     api_key = config["api_key"]
@@ -171,7 +171,7 @@ def list_integrations() -> list[dict]:
 @documented_errors()
 def list_deliveries(query: dict) -> dict:
     """Live Events: deliveries, newest first, filtered and paginated"""
-    from workers.reports import live_events
+    from workers.admin.reports import live_events
 
     page, page_size = query["page"], query["page_size"]
     with transaction() as session:
@@ -196,7 +196,7 @@ def replay(body: dict) -> dict:
     With dry_run, only count what would be replayed. After a replay, a flush of each integration concerned is
     triggered (the periodic sweep flushes them anyway if that trigger cannot be sent).
     """
-    from workers.replay import ReplayFilter, replay_deliveries
+    from workers.processing.replay import ReplayFilter, replay_deliveries
 
     flt = ReplayFilter(
         status=body["status"],
@@ -230,7 +230,7 @@ def trigger_flushes(integration_ids: list[int]) -> None:
 @documented_errors()
 def get_stats() -> dict:
     """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped"""
-    from workers.reports import stats
+    from workers.admin.reports import stats
 
     with transaction() as session:
         return stats(session)

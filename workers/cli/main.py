@@ -11,10 +11,10 @@ from typing import IO
 import click
 from sqlalchemy import select
 
+from config.secrets import redact
+from config.settings import ConfigError, Settings, hide_password, load_settings
 from models import Integration
 from models.db import check_connection, database_url, get_engine, session_factory, session_scope
-from workers.keys import redact
-from workers.settings import ConfigError, Settings, hide_password, load_settings
 
 
 class Main(click.Group):
@@ -79,8 +79,8 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--require-consent", is_flag=True, help="Deliver only events that carry marketing consent.")
 def install(api_key, default_list_id, name, region, fields, user_id_field, unsubscribe_group_id, require_consent):
     """Check the key, list and custom fields against SendGrid, then store a new integration."""
-    from workers.install import InstallError, InstallRequest
-    from workers.install import install as do_install
+    from workers.integrations.install import InstallError, InstallRequest
+    from workers.integrations.install import install as do_install
 
     settings = ready_settings()
     options: dict = {"require_consent": require_consent}
@@ -148,8 +148,8 @@ def integrations(ctx: click.Context, as_json: bool) -> None:
 @click.option("--api-key", prompt=True, hide_input=True, envvar="SENDGRID_API_KEY")
 def update_key(integration_id: int, api_key: str) -> None:
     """Replace an integration's API key (checked first) and resume delivery."""
-    from workers.install import InstallError
-    from workers.install import update_key as do_update
+    from workers.integrations.install import InstallError
+    from workers.integrations.install import update_key as do_update
 
     settings = ready_settings()
     try:
@@ -200,7 +200,7 @@ def trigger_flush(integration_id: int) -> None:
 @click.argument("source", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default="-")
 def publish(source: IO[str]) -> None:
     """Publish newline-delimited JSON events from FILE (or stdin) to datafly.events, with confirms."""
-    from workers.wire import PublishReport, connect, declare, parse_lines, publish_events
+    from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
 
     settings = load_settings()
     report = PublishReport()
@@ -224,9 +224,9 @@ def publish(source: IO[str]) -> None:
 @click.option("--idle-exit", type=float, help="Exit after the queue stayed empty this many seconds.")
 def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:
     """Consume signal.sendgrid.events into the event inbox and trigger processing."""
-    from workers.ingest import IngestConsumer
+    from workers.ingest.consumer import IngestConsumer
+    from workers.ingest.wire import connect_consumer
     from workers.tasks import trigger_processing
-    from workers.wire import connect_consumer
 
     settings = ready_settings()
     consumer = IngestConsumer(
@@ -245,7 +245,7 @@ def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:
 def deliveries(status: str | None, limit: int, as_json: bool) -> None:
     """Live Events: the newest deliveries first."""
     from models import DeliveryStatus
-    from workers.reports import live_events
+    from workers.admin.reports import live_events
 
     if status and status not in {s.value for s in DeliveryStatus}:
         raise click.BadParameter(f"one of {', '.join(s.value for s in DeliveryStatus)}", param_hint="--status")
@@ -267,7 +267,7 @@ def deliveries(status: str | None, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def stats(as_json: bool) -> None:
     """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped."""
-    from workers.reports import stats as compute
+    from workers.admin.reports import stats as compute
 
     ready_settings()
     with session_scope() as session:
@@ -307,7 +307,7 @@ class IsoTime(click.ParamType):
 @click.option("--dry-run", is_flag=True, help="Count what would be replayed, change nothing.")
 def replay(status, since, until, integration_id, event_type, message_ids, remap, dry_run) -> None:
     """Re-queue failed, import_errored or skipped deliveries through the normal pipeline."""
-    from workers.replay import ReplayFilter, replay_deliveries
+    from workers.processing.replay import ReplayFilter, replay_deliveries
 
     ready_settings()
     flt = ReplayFilter(status, since, until, integration_id, event_type, list(message_ids))
@@ -325,7 +325,7 @@ def replay(status, since, until, integration_id, event_type, message_ids, remap,
 
 def _add_optional_commands() -> None:
     from sandbox.cli import sandbox_command
-    from workers.api_cli import api_command
+    from workers.cli.api import api_command
 
     main.add_command(sandbox_command)
     main.add_command(api_command)
@@ -338,6 +338,6 @@ _add_optional_commands()
 @click.option("--keep", is_flag=True, help="Keep the previous demo database instead of starting fresh.")
 def demo(keep: bool) -> None:
     """Run the whole pipeline on embedded defaults against the SendGrid sandbox, and show the result."""
-    from workers.demo import run_demo
+    from demo.run import run_demo
 
     sys.exit(run_demo(keep))

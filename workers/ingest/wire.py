@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer, Queue
 
-from workers.readahead import ReadAheadTransport
+from workers.ingest.transport import ReadAheadTransport
 
 EXCHANGE_NAME = "datafly.events"
 QUEUE_NAME = "signal.sendgrid.events"

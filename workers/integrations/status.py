@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from config.secrets import decrypt_key, secret_for
+from config.settings import Settings, load_settings
 from models import Integration, IntegrationStatus
-from workers.keys import decrypt_key, secret_for
-from workers.sendgrid import SendGridClient
-from workers.settings import Settings, load_settings
+from workers.sendgrid.client import SendGridClient
 
 AUTH_ADVICE = (
     "Verify the key in SendGrid under Settings > API Keys and ensure Marketing read/write permissions are granted "

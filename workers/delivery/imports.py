@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import AttemptKind, Delivery, DeliveryStatus, ImportJob, ImportJobStatus, Integration
 from models.base import has_status, utcnow
-from workers.attempts import record_attempt
-from workers.flush import ClientFor
+from workers.delivery.flush import ClientFor
+from workers.sendgrid.attempts import record_attempt
 
 STUCK_AFTER = timedelta(minutes=30)  # SendGrid jobs were seen pending 30+ s; 30 min is beyond any healthy case
 MAX_POLL_INTERVAL = 60.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from workers.sendgrid import SendGridClient, SendGridResponse
+from workers.sendgrid.client import SendGridClient, SendGridResponse
 
 
 @dataclass

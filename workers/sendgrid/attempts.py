@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from models import AttemptKind, DeliveryAttempt
-from workers.sendgrid import SendGridResponse
+from workers.sendgrid.client import SendGridResponse
 
 
 def record_attempt(
