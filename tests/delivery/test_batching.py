@@ -17,7 +17,7 @@ from tests.delivery.conftest import (
     status_counts,
     upsert_attempts,
 )
-from workers.delivery.flush import MAX_BODY_BYTES, MAX_CONTACTS, Chunk, Outgoing, request_body, split
+from workers.delivery.chunks import MAX_BODY_BYTES, MAX_CONTACTS, Chunk, Outgoing, request_body, split
 
 pytestmark = pytest.mark.integration
 

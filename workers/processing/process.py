@@ -11,161 +11,20 @@ batches running at once wait for each other instead of deadlocking.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 from sqlalchemy import Engine, Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mapping import MappedEvent, MappingConfig, map_event, newer_fields
-from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, Integration, bulk
+from mapping import MappedEvent, MappingConfig, Status, map_event
+from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, bulk
 from models.base import has_status, utcnow
-from models.bulk import ContactState
 from models.db import among
+from workers.processing.batch import DEFAULT_CONFIG, Batch, Item
+from workers.processing.decide import decide
+from workers.processing.poison import MAX_PROCESS_ATTEMPTS, claim_attempt
 
 log = logging.getLogger(__name__)
-
-MAX_PROCESS_ATTEMPTS = 5  # an event whose processing crashed (or was killed) this often is set aside as failed
-DEFAULT_CONFIG = MappingConfig()
-HELD_REASON = "waiting for an identify that gives the email"
-
-
-@dataclass
-class Item:
-    """One (event, integration) pair on its way to a delivery row."""
-
-    integration: Integration
-    mapped: MappedEvent
-    event_id: int
-    email: str | None = None
-    held_id: int | None = None  # the id of an existing held delivery being released
-    row: dict = field(default_factory=dict)
-
-
-class Batch:
-    """Per-call state: integrations and their configs, identity links, locked contacts."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.integrations = list(session.scalars(select(Integration).order_by(Integration.id)))
-        self.configs: dict[int, MappingConfig | str] = {}
-        for integration in self.integrations:
-            try:
-                self.configs[integration.id] = MappingConfig.from_dict(integration.config or {})
-            except ValueError as e:  # a stored config SendGrid would refuse: its deliveries fail, others go on
-                self.configs[integration.id] = f"integration {integration.id} has an invalid mapping config: {e}"
-        self.links: dict[tuple[str, str], tuple[str, datetime]] = {}  # (kind, value) -> (email, linked_at)
-        self.looked_up: set[tuple[str, str]] = set()
-        self.new_links: set[tuple[str, str]] = set()
-        self.contacts: dict[tuple[int, str], ContactState] = {}
-        self.new_orders: set[tuple[int, str]] = set()
-        self.touched: set[int] = set()
-
-    def load_links(self, keys: set[tuple[str, str]]) -> None:
-        wanted = sorted(k for k in keys if k not in self.looked_up)
-        self.looked_up.update(wanted)
-        for kind, value, email, linked_at in bulk.load_identities(self.session, wanted):
-            self.links[(kind, value)] = (email, linked_at)
-
-    def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
-        keys = (("user", user_id), ("anonymous", anonymous_id))
-        if any(k[1] and k not in self.looked_up for k in keys):
-            self.load_links({k for k in keys if k[1]})
-        for key in keys:
-            if key[1] and key in self.links:
-                return self.links[key][0]
-        return None
-
-    def lock_identities(self, events: Iterable[MappedEvent]) -> None:
-        """Lock the visitor keys this batch could race on, then read their links again.
-
-        An identify that links a visitor, and an event that would be held because its visitor has no link yet,
-        lock the visitor's `identities` rows (sorted, created when missing) before anything is decided. Of a
-        held event and its identify processed at the same moment in two batches, one therefore waits for the
-        other's commit: the identify sees the held delivery and releases it, or the event sees the link and is
-        not held. Events whose visitor is linked already, or that name their email, lock nothing."""
-        keys: set[tuple[str, str]] = set()
-        for mapped in events:
-            linking = mapped.kind == "identify" and mapped.email and mapped.consent is not False
-            would_hold = (
-                mapped.status == "mapped"
-                and not mapped.email
-                and not self.resolve_email(mapped.user_id, mapped.anonymous_id)
-            )
-            if linking or would_hold:
-                keys.update(k for k in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)) if k[1])
-        self.lock_keys(keys)
-
-    def lock_keys(self, keys: set[tuple[str, str]]) -> None:
-        if not keys:
-            return
-        for kind, value, email, linked_at in bulk.lock_identities(self.session, sorted(keys)):
-            self.links[(kind, value)] = (email, linked_at)
-        self.looked_up.update(keys)
-
-    def link(self, mapped: MappedEvent) -> None:
-        """Remember userId / anonymousId -> email; a newer identify re-links, an older one does not."""
-        at = mapped.timestamp or utcnow()
-        for key in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)):
-            if key[1] and (key not in self.links or at >= self.links[key][1]):
-                self.links[key] = (mapped.email, at)
-                self.new_links.add(key)
-
-    def lock_contacts(self, keys: set[tuple[int, str]]) -> None:
-        """Load the contacts, creating the new ones, locked until commit so field clocks never race."""
-        wanted = sorted(k for k in keys if k not in self.contacts)
-        for contact in bulk.lock_contacts(self.session, wanted) if wanted else []:
-            self.contacts[(contact.integration_id, contact.email)] = contact
-
-    def contact(self, integration_id: int, email: str) -> ContactState:
-        """One contact, locked (a lookup when `lock_contacts` already took it)."""
-        self.lock_contacts({(integration_id, email)})
-        return self.contacts[(integration_id, email)]
-
-    def save_contacts(self) -> None:
-        """Write back what this batch changed in its locked contacts (one statement, not one per contact)."""
-        bulk.save_contacts(self.session, self.contacts.values())
-
-    def insert_orders(self, items: list[Item]) -> None:
-        """Store every order of the batch once; those stored now are new and add to lifetime value."""
-        rows = {}
-        for item in items:
-            order = item.mapped.order
-            if order is not None and item.email and item.mapped.status == "mapped":
-                rows.setdefault((item.integration.id, order.order_id), {
-                    "integration_id": item.integration.id, "email": item.email, "order_id": order.order_id,
-                    "revenue": order.revenue, "currency": order.currency,
-                    "ordered_at": item.mapped.timestamp or utcnow(), "created_at": utcnow(),
-                })  # fmt: skip
-        if rows:
-            self.new_orders.update(bulk.insert_orders(self.session, [rows[k] for k in sorted(rows)]))
-
-
-def claim_attempt(engine: Engine, event_ids: list[int]) -> list[int]:
-    """Count a processing attempt in its own committed transaction, so that a worker killed mid-batch
-    still leaves the count behind; events over the limit are set aside as failed (poison)."""
-    with engine.begin() as conn:
-        rows = conn.execute(
-            update(Event)
-            .where(among(Event.id, event_ids), Event.status == EventStatus.RECEIVED)
-            .values(process_attempts=Event.process_attempts + 1)
-            .returning(Event.id, Event.process_attempts)
-        ).all()
-        poison = [i for i, attempts in rows if attempts > MAX_PROCESS_ATTEMPTS]
-        if poison:
-            conn.execute(
-                update(Event)
-                .where(among(Event.id, poison))
-                .values(
-                    status=EventStatus.FAILED,
-                    processed_at=utcnow(),
-                    reason=f"set aside: processing did not finish in {MAX_PROCESS_ATTEMPTS} attempts "
-                    "(the worker crashed or was killed each time)",
-                )
-            )
-    return sorted(i for i, attempts in rows if attempts <= MAX_PROCESS_ATTEMPTS)
 
 
 def process_events(session: Session, event_ids: list[int], fresh: bool = False) -> set[int]:
@@ -237,7 +96,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
                 reason = f"processing crashed {event.process_attempts} times: {type(e).__name__}: {e}"[:2000]
                 outcomes[event.id] = (EventStatus.FAILED, reason)
     for item in items:  # a visitor identified later in this same batch is no longer held
-        if item.email is None and item.mapped.status == "mapped":
+        if item.email is None and item.mapped.status == Status.MAPPED:
             item.email = batch.resolve_email(item.mapped.user_id, item.mapped.anonymous_id)
     items.extend(held_to_release(batch))
 
@@ -252,7 +111,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
 def plan_event(
     batch: Batch, event: Row, checked: MappedEvent, outcomes: dict[int, tuple[EventStatus, str | None]]
 ) -> list[Item]:
-    if checked.status == "rejected":
+    if checked.status == Status.REJECTED:
         outcomes[event.id] = (EventStatus.REJECTED, checked.reason)
         return []
     if checked.kind == "identify" and checked.email and checked.consent is not False:
@@ -342,62 +201,6 @@ def release_linked_held(session: Session, older_than: timedelta, limit: int = 10
     return len(items), batch.touched
 
 
-def decide(batch: Batch, item: Item) -> None:
-    """A delivery's status and patch: failed, skipped, held until an identify, or queued."""
-    mapped, row = item.mapped, item.row
-    if row.get("status") == DeliveryStatus.FAILED:
-        return
-    contact = batch.contacts.get((item.integration.id, item.email)) if item.email else None
-    if mapped.status == "rejected":  # a per-integration field mapping can reject what the default accepted
-        row.update(status=DeliveryStatus.FAILED, reason=mapped.reason)
-    elif mapped.status == "skipped":
-        row.update(status=DeliveryStatus.SKIPPED, reason=mapped.reason)
-        if contact is not None and mapped.consent is not None:
-            if set_consent(contact, mapped.consent, mapped.timestamp):
-                resend_state(batch, item, contact)
-            batch.touched.add(item.integration.id)
-    elif contact is None:
-        row.update(status=DeliveryStatus.HELD, reason=HELD_REASON)
-    else:
-        patch_contact(batch, item, contact)
-
-
-def patch_contact(batch: Batch, item: Item, contact: ContactState) -> None:
-    mapped, config = item.mapped, batch.configs[item.integration.id]
-    assert isinstance(config, MappingConfig)
-    regranted = mapped.consent is not None and set_consent(contact, mapped.consent, mapped.timestamp)
-    current = {k: tuple(v) for k, v in (contact.fields or {}).items()}
-    patch, state = newer_fields(current, dict(mapped.fields), mapped.timestamp or utcnow())
-    if patch:
-        contact.fields = {k: list(v) for k, v in state.items()}
-    order_key = (item.integration.id, mapped.order.order_id) if mapped.order else None
-    if order_key in batch.new_orders:
-        batch.new_orders.discard(order_key)  # counted once, even when the batch holds it twice
-        contact.lifetime_value = Decimal(contact.lifetime_value or 0) + mapped.order.revenue
-        patch[config.lifetime_value_field] = float(contact.lifetime_value)
-    if regranted:
-        resend_state(batch, item, contact)
-        return
-    if not patch and mapped.kind != "identify":
-        item.row.update(status=DeliveryStatus.SKIPPED, reason="superseded: a newer event already set these fields")
-        return
-    item.row.update(status=DeliveryStatus.QUEUED, reason=None, patch=patch)
-    batch.touched.add(item.integration.id)
-
-
-def resend_state(batch: Batch, item: Item, contact: ContactState) -> None:
-    """Consent granted again after a withdrawal: the deliveries of the withdrawn time were skipped, so this
-    delivery carries the contact's whole state (the flush sends the current value of every field it names)."""
-    config = batch.configs[item.integration.id]
-    assert isinstance(config, MappingConfig)
-    patch = {name: value for name, (value, _at) in (contact.fields or {}).items()}
-    if contact.lifetime_value:
-        patch[config.lifetime_value_field] = float(contact.lifetime_value)
-    reason = None if item.mapped.status == "mapped" else "consent granted again: the contact's state is sent"
-    item.row.update(status=DeliveryStatus.QUEUED, reason=reason, patch=patch)
-    batch.touched.add(item.integration.id)
-
-
 def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus, str | None]]) -> None:
     """Everything the batch decided, in a handful of statements."""
     session, now = batch.session, utcnow()
@@ -432,38 +235,3 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
 def upsert_links(batch: Batch) -> None:
     rows = [(k, v, *batch.links[(k, v)]) for k, v in sorted(batch.new_links)]
     bulk.upsert_identities(batch.session, rows)
-
-
-def set_consent(contact: ContactState, granted: bool, at: datetime | None) -> bool:
-    """Newest consent state wins, like any other field; True when this grant ends a withdrawal."""
-    if at is not None and contact.consent_at is not None and at < contact.consent_at:
-        return False
-    regranted = granted and contact.consent is False
-    contact.consent, contact.consent_at = granted, at or utcnow()
-    return regranted
-
-
-# The single-delivery path, for replay.
-
-
-def count_order(session: Session, integration_id: int, email: str, mapped: MappedEvent, at: datetime) -> bool:
-    """Store the order once per integration and order_id; True when it is new (so it adds to LTV)."""
-    order = mapped.order
-    assert order is not None
-    row = {"integration_id": integration_id, "email": email, "order_id": order.order_id, "revenue": order.revenue,
-           "currency": order.currency, "ordered_at": at, "created_at": utcnow()}  # fmt: skip
-    return (integration_id, order.order_id) in bulk.insert_orders(session, [row])
-
-
-def route(batch: Batch, integration: Integration, delivery: Delivery, mapped: MappedEvent) -> None:
-    """Decide one existing delivery again (a replay of a skipped event, say), as a batch of one."""
-    email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
-    item = Item(integration, mapped, delivery.event_id, email)
-    batch.insert_orders([item])
-    if email:
-        batch.lock_contacts({(integration.id, email)})
-    decide(batch, item)
-    delivery.email = email
-    delivery.status, delivery.reason = item.row["status"], item.row.get("reason")
-    if "patch" in item.row:
-        delivery.patch = item.row["patch"]

@@ -1,24 +1,27 @@
 """Replay: put failed, import_errored or skipped deliveries back through the normal pipeline.
 
-A replayed delivery is queued again and flushed like any other. Without `remap` it re-sends its stored patch;
-with `remap` (or when it has none, like a skipped one) the stored event is mapped again with the integration's
-current configuration. Either way a field a newer event has set since is left out, and lifetime value is the
-current sum over distinct orders, so a replay never counts an order twice.
+A replayed delivery is queued again and flushed like any other, and the flush sends the contact's *current*
+state for the fields the delivery names: a field a newer event has set since goes out with the newer value,
+never the older one, and lifetime value is the stored sum over distinct orders, so a replay never counts an
+order twice. Without `remap` a delivery that has its email and patch is simply queued again (the contact's
+state already holds what its event changed). With `remap`, or when it has neither (a skipped or failed one),
+the stored event is mapped again with the integration's current configuration and decided by processing's
+own decision code, as a batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from mapping import MappingConfig, map_event, replayable_fields
+from mapping import MappingConfig, map_event
 from models import Delivery, DeliveryStatus, Event
 from models.base import has_status, utcnow
-from workers.processing.process import Batch, count_order, route
+from workers.processing.batch import Batch, Item
+from workers.processing.decide import decide
 
 REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 
@@ -68,59 +71,33 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
         return result
     batch = Batch(session)
     by_id = {i.id: i for i in batch.integrations}
-    batch.lock_contacts({(d.integration_id, d.email) for d, _ in rows if d.email})  # one statement, not one each
+    again: list[tuple[Delivery, Item]] = []
     for delivery, event in rows:
-        integration = by_id.get(delivery.integration_id)
-        config = batch.configs.get(delivery.integration_id)
+        integration, config = by_id.get(delivery.integration_id), batch.configs.get(delivery.integration_id)
         if integration is None or not isinstance(config, MappingConfig):
             continue
         if remap or delivery.patch is None or delivery.email is None:
-            requeue_remapped(batch, integration, delivery, event, config)
+            mapped = map_event(event.payload, config, event.received_at or utcnow())
+            item = Item(integration, mapped, delivery.event_id, held_id=delivery.id, replayed=True)
+            item.email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
+            again.append((delivery, item))
         else:
-            requeue_stored(batch, delivery, config)
+            delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
+    items = [item for _, item in again]
+    batch.insert_orders(items)
+    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
+    for delivery, item in again:
+        decide(batch, item)
+        delivery.email, delivery.status, delivery.reason = item.email, item.row["status"], item.row.get("reason")
+        if "patch" in item.row:
+            delivery.patch = item.row["patch"]
+    batch.save_contacts()
+    for delivery, _event in rows:
+        if delivery.integration_id not in by_id:
+            continue
         delivery.replay_count += 1
         if delivery.status == DeliveryStatus.QUEUED:
             delivery.job_id, delivery.next_attempt_at = None, None
             result.requeued += 1
-            result.integrations.add(integration.id)
-    batch.save_contacts()
+            result.integrations.add(delivery.integration_id)
     return result
-
-
-def requeue_stored(batch: Batch, delivery: Delivery, config: MappingConfig) -> None:
-    """The stored patch again, less what newer events set since, with today's lifetime value."""
-    contact = batch.contact(delivery.integration_id, delivery.email)
-    at = delivery.event_at or delivery.created_at
-    fields = {k: v for k, v in delivery.patch.items() if k != config.lifetime_value_field}
-    patch, state = replayable_fields(current_state(contact), fields, at)
-    contact.fields = {k: list(v) for k, v in state.items()}
-    if config.lifetime_value_field in delivery.patch:
-        patch[config.lifetime_value_field] = float(contact.lifetime_value or Decimal(0))
-    delivery.patch = patch
-    delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
-
-
-def requeue_remapped(batch: Batch, integration, delivery: Delivery, event: Event, config: MappingConfig) -> None:
-    """Map the stored event again with the current configuration, then route it like a new one."""
-    mapped = map_event(event.payload, config, event.received_at or utcnow())
-    if mapped.status != "mapped":
-        route(batch, integration, delivery, mapped)
-        return
-    email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
-    if email is None:
-        delivery.status, delivery.reason = DeliveryStatus.HELD, "waiting for an identify that gives the email"
-        return
-    contact = batch.contact(integration.id, email)
-    at = mapped.timestamp or utcnow()
-    patch, state = replayable_fields(current_state(contact), dict(mapped.fields), at)
-    contact.fields = {k: list(v) for k, v in state.items()}
-    if mapped.order is not None:
-        if count_order(batch.session, integration.id, email, mapped, at):
-            contact.lifetime_value = Decimal(contact.lifetime_value or 0) + mapped.order.revenue
-        patch[config.lifetime_value_field] = float(contact.lifetime_value or Decimal(0))
-    delivery.email, delivery.patch = email, patch
-    delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
-
-
-def current_state(contact) -> dict:
-    return {k: tuple(v) for k, v in (contact.fields or {}).items()}
