@@ -6,9 +6,15 @@ Every setting is read once per process through `load_settings()`; the names are 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from kombu.utils.url import maybe_sanitize_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SENDGRID_API_US = "https://api.sendgrid.com"
 SENDGRID_API_EU = "https://api.eu.sendgrid.com"
@@ -27,27 +33,49 @@ class Settings:
     secret_key: str | None
     admin_token: str | None
     home: Path  # SIGNAL_HOME: the embedded server's data and the key file that goes with it
-
-    @property
-    def embedded_broker(self) -> bool:
-        return self.broker_url.startswith("memory://")
+    retry_base_seconds: float = 2.0  # SIGNAL_RETRY_BASE_SECONDS: SendGrid outages back off from this ...
+    retry_cap_seconds: float = 600.0  # SIGNAL_RETRY_CAP_SECONDS: ... to at most this, with full jitter,
+    retry_window: timedelta = timedelta(hours=24)  # SIGNAL_RETRY_WINDOW_HOURS: then deliveries are failed
+    hold_window: timedelta = timedelta(hours=24 * 7)  # SIGNAL_HOLD_WINDOW_HOURS: how long events wait for an identify
 
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
 
+    def __repr__(self) -> str:
+        """Secrets never shown; URLs with their passwords hidden."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("secret_key", "admin_token"):
+                value = None if value is None else "***"
+            elif item.name.endswith("_url") and value is not None:
+                value = hide_password(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/?#@]*:)(.*)@", re.IGNORECASE)
+
 
 def hide_password(url: str) -> str:
-    """The URL with its password replaced by ***, safe to print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.password:  # none, or empty (the embedded server's `postgres:@`): nothing to hide
+    """The URL with its password replaced by ***, safe to print: SQLAlchemy's rendering for database URLs,
+    kombu's sanitizer for broker URLs. Where those would still show part of a password (an unescaped `@`, `/`,
+    `#` or `?` in it), everything between the user name and the last `@` is masked instead."""
+    raw = _USERINFO.match(url)
+    if raw and not raw.group(2):  # an empty password (the embedded server's `postgres:@`): nothing to hide
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    try:
+        if url.startswith("postgres"):
+            shown = make_url(url).render_as_string(hide_password=True)
+        else:
+            shown = maybe_sanitize_url(url, mask="***")
+    except (ArgumentError, ValueError):
+        shown = None
+    masked = _USERINFO.match(shown or "")
+    if raw and (masked is None or masked.group(2) != "***"):  # the library split the user info elsewhere
+        return _USERINFO.sub(r"\1***@", url)
+    return shown or "<unparseable URL>"
 
 
 def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
@@ -78,7 +106,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         secret_key=env.get("SIGNAL_SECRET_KEY") or None,
         admin_token=env.get("SIGNAL_ADMIN_TOKEN") or None,
         home=Path(env.get("SIGNAL_HOME") or DEFAULT_HOME),
+        retry_base_seconds=_number(env, "SIGNAL_RETRY_BASE_SECONDS", 2.0),
+        retry_cap_seconds=_number(env, "SIGNAL_RETRY_CAP_SECONDS", 600.0),
+        retry_window=timedelta(hours=_number(env, "SIGNAL_RETRY_WINDOW_HOURS", 24.0)),
+        hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
     )
+
+
+def _number(env, name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds or hours, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value!r}")
+    return number
 
 
 def _with_driver(url: str) -> str:

@@ -16,7 +16,7 @@ def test_embedded_defaults_need_no_services():
     settings = load_settings({})
     assert settings.embedded_database and settings.database_url is None  # the embedded PostgreSQL server
     assert settings.home == Path(".signal-sendgrid")
-    assert settings.embedded_broker
+    assert settings.broker_url == "memory://"
     assert settings.sendgrid_api_url == SENDGRID_API_US
     assert load_settings({"SIGNAL_HOME": "/srv/signal"}).home == Path("/srv/signal")
 
@@ -53,6 +53,34 @@ def test_hide_password():
     assert hide_password("postgresql+psycopg://postgres:@/postgres?host=/tmp/x") == (
         "postgresql+psycopg://postgres:@/postgres?host=/tmp/x"  # the embedded server's: no password to hide
     )
+    assert hide_password("postgresql+psycopg://u:s3cret@db:5432/signal") == "postgresql+psycopg://u:***@db:5432/signal"
+
+
+@pytest.mark.parametrize("password", ["p/ss", "p#ss", "p?ss", "p@ss", "p%2Fss", "a:b"])
+def test_hide_password_also_hides_passwords_that_break_url_parsing(password):
+    for url in (f"amqp://guest:{password}@rabbit:5672//", f"postgresql://signal:{password}@db/signal"):
+        shown = hide_password(url)
+        assert password not in shown and "***" in shown, shown
+
+
+def test_settings_repr_shows_no_secret():
+    env = {
+        "DATABASE_URL": "postgresql://signal:db-secret@db/signal",
+        "BROKER_URL": "amqp://guest:broker-secret@rabbit:5672//",
+        "SIGNAL_SECRET_KEY": "the-fernet-secret",
+        "SIGNAL_ADMIN_TOKEN": "the-admin-token",
+    }
+    shown = repr(load_settings(env))
+    for secret in ("db-secret", "broker-secret", "the-fernet-secret", "the-admin-token"):
+        assert secret not in shown
+    assert "db/signal" in shown and "rabbit:5672" in shown
+
+
+def test_retry_and_hold_settings_are_read_once_with_the_settings():
+    settings = load_settings({"SIGNAL_RETRY_BASE_SECONDS": "0.5", "SIGNAL_HOLD_WINDOW_HOURS": "1"})
+    assert settings.retry_base_seconds == 0.5 and settings.hold_window.total_seconds() == 3600
+    with pytest.raises(ConfigError, match="SIGNAL_RETRY_CAP_SECONDS must be a number"):
+        load_settings({"SIGNAL_RETRY_CAP_SECONDS": "ten"})
 
 
 def test_keys_are_encrypted_masked_and_redacted():

@@ -36,7 +36,7 @@ def flush_integration(
     report = FlushReport()
     for _ in range(max_rounds):
         with sessions.begin() as session:
-            claimed = flush_round(session, integration_id, client_for, policy or RetryPolicy.from_env(), report)
+            claimed = flush_round(session, integration_id, client_for, policy or RetryPolicy.from_settings(), report)
         # Keep going while work arrived during the last request: whoever holds the lock sends it now,
         # instead of leaving it for the next trigger (the others gave up on the lock).
         if report.stopped or claimed == 0:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from config.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -15,12 +16,9 @@ class RetryPolicy:
     window: timedelta = timedelta(hours=24)
 
     @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(
-            base_seconds=float(os.environ.get("SIGNAL_RETRY_BASE_SECONDS", 2.0)),
-            cap_seconds=float(os.environ.get("SIGNAL_RETRY_CAP_SECONDS", 600.0)),
-            window=timedelta(hours=float(os.environ.get("SIGNAL_RETRY_WINDOW_HOURS", 24.0))),
-        )
+    def from_settings(cls, settings: Settings | None = None) -> RetryPolicy:
+        settings = settings or load_settings()
+        return cls(settings.retry_base_seconds, settings.retry_cap_seconds, settings.retry_window)
 
     def delay(self, attempts: int) -> float:
         """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempts)]."""

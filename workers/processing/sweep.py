@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from config.settings import load_settings
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
 from models.base import has_status, utcnow
 from workers.processing.process import release_linked_held
@@ -18,7 +18,7 @@ UNRELEASED_AFTER = timedelta(seconds=30)
 
 
 def hold_window() -> timedelta:
-    return timedelta(hours=float(os.environ.get("SIGNAL_HOLD_WINDOW_HOURS", 24 * 7)))
+    return load_settings().hold_window
 
 
 @dataclass
