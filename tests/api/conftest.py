@@ -18,7 +18,7 @@ from config.settings import Settings, load_settings
 from models import Delivery, DeliveryStatus, Event
 from tests.factories import event, identify
 from tests.fixtures.services import TEST_SECRET
-from workers.admin.api import create_app
+from workers.admin.app import create_app
 from workers.ingest.inbox import Incoming, store_events
 from workers.ingest.wire import events_queue
 from workers.processing.process import process_events

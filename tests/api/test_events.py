@@ -9,7 +9,7 @@ import pytest
 from config.settings import load_settings
 from tests.api.conftest import api_env, queued_messages
 from tests.factories import event, identify
-from workers.admin.api import MAX_EVENTS_BODY
+from workers.admin.blueprint import MAX_EVENTS_BODY
 
 pytestmark = pytest.mark.integration
 

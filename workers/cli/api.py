@@ -7,6 +7,7 @@ import sys
 import click
 
 from config.settings import hide_password, load_settings
+from workers.cli.common import ready_settings
 
 
 @click.command("api")
@@ -17,14 +18,12 @@ def api_command(port: int, host: str) -> None:
     from werkzeug.serving import run_simple
 
     from models.db import database_url
-    from workers.admin.api import create_app
+    from workers.admin.app import create_app
 
     settings = load_settings()
     if not settings.admin_token:
         click.echo("error: SIGNAL_ADMIN_TOKEN is not set: the admin API needs a bearer token to require", err=True)
         sys.exit(2)
-    from workers.cli.main import ready_settings  # imported here: workers.cli.main imports this module
-
     ready_settings()
     click.echo(
         f"admin API on http://{host}:{port} (docs /docs, OpenAPI /openapi.json), "

@@ -1,0 +1,81 @@
+"""What every admin route shares: the one blueprint they are on, the request parser, the per-request state.
+
+All routes are on one blueprint (`admin`, prefix /v1) so the OpenAPI document has one tag and the endpoints keep
+their names (`admin.install_sendgrid`, ...); the route modules (integrations, deliveries, stats, intake) add
+their routes to it when imported, and `workers.admin.app` imports them in the documented order.
+"""
+
+from __future__ import annotations
+
+import http
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import flask_smorest
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy.orm import Session, sessionmaker
+from webargs.flaskparser import FlaskParser
+
+from config.settings import Settings
+from workers.admin.events import EventPublisher
+
+MAX_EVENTS_BODY = 1024 * 1024  # bytes of any request body; a larger one is answered 413
+ERRORS = ("BAD_REQUEST", "UNAUTHORIZED", "SERVICE_UNAVAILABLE")
+
+
+class Parser(FlaskParser):
+    """webargs as this API uses it: 400 (not 422) for invalid input, and a message with every error."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):  # noqa: ANN001 - webargs hook
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            abort(400, message="the body is nested too deeply", errors={"json": ["Invalid JSON body."]})
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):  # noqa: ANN001 - webargs hook
+        abort(400, message="the body is not valid JSON", errors={"json": ["Invalid JSON body."]})
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):  # noqa: ANN001
+        abort(
+            error_status_code or self.DEFAULT_VALIDATION_STATUS,
+            message="the request is invalid: see errors, field by field",
+            errors=error.messages,
+            headers=error_headers,
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    publisher: EventPublisher
+
+
+def state() -> ApiState:
+    return current_app.extensions["signal_sendgrid"]
+
+
+def transaction() -> AbstractContextManager[Session]:
+    """One transaction per request: commit on success, roll back on error (an abort included)."""
+    return state().sessions.begin()
+
+
+def documented_errors(*names: str):
+    """Document the error answers every protected route may give, plus the route's own."""
+
+    def decorator(func):
+        for name in (*ERRORS, *names):
+            func = blp.alt_response(http.HTTPStatus[name].value, response=name)(func)
+        return func
+
+    return decorator
+
+
+blp = Blueprint("admin", __name__, url_prefix="/v1", description="Admin routes and event intake")
