@@ -115,8 +115,7 @@ def main() -> None:
         if profiler:
             profiler.enable()
         for ids in batches:
-            with sessions.begin() as session:
-                process_events(session, ids)
+            process_events(sessions, ids)
         if profiler:
             profiler.disable()
         processed = time.perf_counter() - started

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
 
 import click
 from sqlalchemy import Engine, select
@@ -18,20 +17,16 @@ from sqlalchemy import Engine, select
 from config.settings import Settings, load_settings
 from demo.stream import sample_lines
 from models import Event, EventStatus
-from models.base import utcnow
 from models.db import database_url, make_engine, session_factory
 from models.migrate import upgrade
 from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
+from workers import tasks
 from workers.admin.reports import live_events, stats
-from workers.delivery.flush import flush_integration
-from workers.delivery.imports import poll_imports
 from workers.ingest.consumer import IngestConsumer
 from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
 from workers.integrations.install import InstallRequest, install
-from workers.integrations.status import client_for
-from workers.processing.process import process_events
 
 
 def step(message: str) -> None:
@@ -48,7 +43,6 @@ def run_demo(keep: bool = False) -> int:
         server = SandboxServer(port=0, apply_delay=0.5).start()
         api_url, key, list_id = server.url, DEFAULT_KEY, DEFAULT_LIST_ID
         step(f"SendGrid sandbox listening on {server.url} (imports apply 0.5 s after each PUT)")
-    os.environ["SENDGRID_API_URL"] = api_url
     try:
         return pipeline(demo_settings(api_url), key, list_id, server, keep)
     finally:
@@ -98,20 +92,18 @@ def pipeline(settings: Settings, key: str, list_id: str | None, server: SandboxS
         step(f"published {report.confirmed} events ({len(report.bad_lines)} line not JSON: "
              f"{'; '.join(f'line {n}: {why}' for n, why in report.bad_lines)})")  # fmt: skip
 
-        def trigger(ids: list[int]) -> None:
-            with sessions.begin() as session:
-                touched = process_events(session, ids)
-            for iid in touched:
-                flush = flush_integration(sessions, iid, lambda i: client_for(i, settings))
-                step(f"flushed integration {iid}: {flush.requests} request(s), {flush.sent} sent")
-
-        consumer = IngestConsumer(connect("memory://"), sessions, trigger, batch_size=500, batch_ms=200)
+        # The real tasks, run in this process by the embedded (eager) Celery app: ingest's trigger processes the
+        # batch, which triggers the flush, as the pool would.
+        tasks.use(sessions, settings)
+        consumer = IngestConsumer(
+            connect("memory://"), sessions, tasks.trigger_processing, batch_size=500, batch_ms=200
+        )
         consumer.run(idle_exit_seconds=0.5)
-        step(f"ingested {consumer.stored} messages")
+        step(f"ingested {consumer.stored} messages, processed them and flushed to SendGrid (the real tasks)")
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        poll_imports(sessions, lambda i: client_for(i, settings), now=utcnow() + timedelta(minutes=5))
+        tasks.poll_imports_task.delay()  # as beat schedules it
         with sessions() as session:
             if stats(session)["deliveries"]["sent"] == 0:
                 break

@@ -1,14 +1,25 @@
-"""Celery tasks: thin wrappers that hand ids to plain functions. Arguments are ids only, never personal data."""
+"""Celery tasks: thin wrappers that hand ids to plain functions. Arguments are ids only, never personal data.
+
+Every task derives from `DatabaseTask`, which owns its database work: the session factory and settings of the
+process (bound once; the demo binds its own with `use`), one transaction per step (committed when the step
+returns, rolled back when it raises, closed either way). Triggers go out through the two functions here,
+`trigger_processing` and `trigger_flush`, and a caller inside a transaction sends them with `after_commit`,
+so that a worker never receives the id of a row it cannot see yet.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import lru_cache
 
 from celery import Task
 from celery.signals import worker_process_init
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import Settings, load_settings
 from models.db import get_engine, session_factory
 from workers.celery import app, triggers_waiting
 from workers.delivery.flush import flush_integration
@@ -16,13 +27,29 @@ from workers.delivery.imports import poll_imports
 from workers.integrations.status import client_for
 from workers.processing.process import process_events
 from workers.processing.sweep import sweep
+from workers.sendgrid.client import SendGridClient
 
 log = logging.getLogger(__name__)
+_bound: dict[str, object] = {}  # what `use` bound: "sessions", "settings"
 
 
 @lru_cache(maxsize=1)
-def sessions() -> sessionmaker[Session]:
+def _process_sessions() -> sessionmaker[Session]:
     return session_factory(get_engine())
+
+
+def sessions() -> sessionmaker[Session]:
+    """The session factory tasks use: the one bound with `use`, else the database the settings name."""
+    return _bound.get("sessions") or _process_sessions()  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    return _bound.get("settings") or load_settings()  # type: ignore[return-value]
+
+
+def use(bound_sessions: sessionmaker[Session], bound_settings: Settings) -> None:
+    """Run the tasks of this process on these (the demo: its own embedded database and settings)."""
+    _bound.update(sessions=bound_sessions, settings=bound_settings)
 
 
 @worker_process_init.connect
@@ -31,36 +58,79 @@ def _fresh_connections(**_kwargs) -> None:
     get_engine().dispose(close=False)
 
 
+class DatabaseTask(Task):
+    """The base of every task: its database and settings, one transaction per step."""
+
+    abstract = True
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        return sessions().begin()
+
+    def client_for(self, integration) -> SendGridClient:
+        return client_for(integration, settings())
+
+
+# --- triggers ---------------------------------------------------------------------------------------------
+
+
 def trigger_processing(event_ids: list[int], fresh: bool = True) -> None:
     """Ask the pool to process stored events. Ingest's triggers are `fresh` (the events were just stored);
     the sweep's re-triggers are not, so the attempt they start is counted (see `process_events`)."""
-    process_events_task.apply_async(
-        (event_ids,), {"fresh": fresh}, argsrepr=f"[{len(event_ids)} event ids]", kwargsrepr=f"{{'fresh': {fresh}}}"
-    )
+    for start in range(0, len(event_ids), 1000):
+        part = event_ids[start : start + 1000]
+        process_events_task.apply_async(
+            (part,), {"fresh": fresh}, argsrepr=f"[{len(part)} event ids]", kwargsrepr=f"{{'fresh': {fresh}}}"
+        )
 
 
-@app.task(name="signal.process_events", bind=True)
-def process_events_task(self: Task, event_ids: list[int], fresh: bool = False) -> int:
-    """Map stored events into deliveries, then ask for a flush of each integration that got work."""
+def trigger_flush(integration_ids: Iterable[int]) -> None:
+    """Ask the pool to flush these integrations (one flush at a time each: a second one gives up at once)."""
+    for integration_id in sorted(set(integration_ids)):
+        flush_integration_task.delay(integration_id)
+
+
+def after_commit(session: Session, trigger: Callable[[], None]) -> None:
+    """Send `trigger` once the session's transaction has committed; never if it rolls back."""
+    session.info.setdefault("after_commit", []).append(trigger)
+
+
+@event.listens_for(Session, "after_commit")
+def _send_after_commit(session: Session) -> None:
+    for trigger in session.info.pop("after_commit", []):
+        try:
+            trigger()
+        except Exception:  # committed work is not lost: the sweep finds what a lost trigger named
+            log.exception("a trigger after commit could not be sent; the sweep will pick the work up")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    session.info.pop("after_commit", None)
+
+
+# --- tasks ------------------------------------------------------------------------------------------------
+
+
+@app.task(name="signal.process_events", bind=True, base=DatabaseTask)
+def process_events_task(self: DatabaseTask, event_ids: list[int], fresh: bool = False) -> int:
+    """Map stored events into deliveries (committed), then ask for a flush of each integration that got work."""
     # A redelivered trigger was being worked on when its worker died or lost the broker: count its tries.
     fresh = fresh and not (self.request.delivery_info or {}).get("redelivered", False)
-    with sessions().begin() as session:
-        touched = process_events(session, event_ids, fresh=fresh)
-    for integration_id in sorted(touched):
-        flush_integration_task.delay(integration_id)
+    touched = process_events(sessions(), event_ids, fresh=fresh)
+    trigger_flush(touched)
     return len(touched)
 
 
-@app.task(name="signal.flush_integration")
-def flush_integration_task(integration_id: int) -> int:
+@app.task(name="signal.flush_integration", bind=True, base=DatabaseTask)
+def flush_integration_task(self: DatabaseTask, integration_id: int) -> int:
     """Send an integration's queued deliveries to SendGrid (one flush at a time per integration)."""
-    return flush_integration(sessions(), integration_id, client_for).requests
+    return flush_integration(sessions(), integration_id, self.client_for).requests
 
 
-@app.task(name="signal.poll_imports")
-def poll_imports_task() -> int:
+@app.task(name="signal.poll_imports", bind=True, base=DatabaseTask)
+def poll_imports_task(self: DatabaseTask) -> int:
     """Ask SendGrid whether accepted imports finished, and settle their deliveries."""
-    return poll_imports(sessions(), client_for)
+    return poll_imports(sessions(), self.client_for)
 
 
 def task_queue_backlog() -> bool:
@@ -75,18 +145,16 @@ def task_queue_backlog() -> bool:
         return False
 
 
-@app.task(name="signal.sweep")
-def sweep_task() -> None:
+@app.task(name="signal.sweep", bind=True, base=DatabaseTask)
+def sweep_task(self: DatabaseTask) -> None:
     """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
-    with sessions().begin() as session:
+    with self.transaction() as session:
         found = sweep(session, find_lost_triggers=not task_queue_backlog())
+        after_commit(session, lambda: trigger_processing(found.events_to_process, fresh=False))
+        after_commit(session, lambda: trigger_flush(found.integrations_to_flush))
     if found.released_held:
         log.warning(
             "sweep released %s held deliveries whose visitor was already linked (the identity locks should "
             "have released them: please report this)",
             found.released_held,
         )
-    for start in range(0, len(found.events_to_process), 1000):
-        trigger_processing(found.events_to_process[start : start + 1000], fresh=False)
-    for integration_id in found.integrations_to_flush:
-        flush_integration_task.delay(integration_id)

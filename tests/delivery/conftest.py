@@ -114,8 +114,7 @@ def process(db, events: list[dict]) -> set[int]:
     """The real path: store the events in the inbox and map them into deliveries; returns integrations touched."""
     with db.begin() as session:
         ids = store_events(session, [Incoming(json.dumps(e).encode()) for e in events])
-    with db.begin() as session:
-        return set(process_events(session, ids))
+    return set(process_events(db, ids))
 
 
 def flush(db, integration_id: int, client_for, policy: RetryPolicy = FAST_RETRY):

@@ -27,8 +27,7 @@ def client_for(key):
 def run_pipeline(db, sandbox, events: list[dict]) -> None:
     with db.begin() as session:
         ids = store_events(session, [Incoming(json.dumps(e).encode()) for e in events])
-    with db.begin() as session:
-        touched = process_events(session, ids)
+    touched = process_events(db, ids)
     for integration_id in touched:
         flush_integration(db, integration_id, client_for(sandbox.key))
     sandbox.flush_jobs()

@@ -23,7 +23,7 @@ from tests.factories import event, identify
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
 from workers.ingest.inbox import Incoming, store_events
-from workers.processing.process import process_events, release_linked_held
+from workers.processing.process import process_claimed, process_events, release_linked_held
 from workers.sendgrid.client import SendGridClient
 
 pytestmark = pytest.mark.integration
@@ -42,8 +42,7 @@ def store(db, *events: dict) -> list[int]:
 
 
 def process(db, ids: list[int]) -> set[int]:
-    with db.begin() as session:
-        return process_events(session, ids, fresh=True)
+    return process_events(db, ids, fresh=True)
 
 
 def flush_all(db, sandbox, integration_id: int) -> None:
@@ -135,7 +134,7 @@ def test_an_event_held_while_its_identify_commits_in_another_session_is_released
 
     def hold_the_page(started, finished):
         with db.begin() as session:  # batch R: no link yet, so the page is held ...
-            process_events(session, page_ids, fresh=True)
+            process_claimed(session, page_ids)  # as ingest's fresh trigger does
             started.set()
             finished.wait(WAIT)  # ... and not committed while batch Q links the visitor
 
@@ -154,7 +153,7 @@ def test_an_event_processed_while_its_identify_is_uncommitted_in_another_session
 
     def link_the_visitor(started, finished):
         with db.begin() as session:  # batch Q: links user-4, finds nothing held yet ...
-            process_events(session, identify_ids, fresh=True)
+            process_claimed(session, identify_ids)
             started.set()
             finished.wait(WAIT)  # ... and is not committed while batch R processes the page
 

@@ -72,9 +72,8 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
     for n in range(
         processing.MAX_PROCESS_ATTEMPTS + 3
     ):  # the first trigger, then the sweep every round; a new batch arrives meanwhile
-        with db.begin() as session:
-            # ingest's trigger is fresh: its try is not counted, the sweep's are
-            processing.process_events(session, ids, fresh=n == 0 and first_trigger == "fresh")
+        # ingest's trigger is fresh: its try is not counted, the sweep's are
+        processing.process_events(db, ids, fresh=n == 0 and first_trigger == "fresh")
         tries += 1
         if n + 1 < len(batches):
             stored(db, batches[n + 1])
@@ -116,8 +115,8 @@ def map_event(payload, *args, **kwargs):
     return real(payload, *args, **kwargs)
 
 processing.map_event = map_event
-with session_factory(make_engine(sys.argv[1])).begin() as session:
-    processing.process_events(session, [int(i) for i in sys.argv[3:]], fresh=sys.argv[2] == "fresh")
+sessions = session_factory(make_engine(sys.argv[1]))
+processing.process_events(sessions, [int(i) for i in sys.argv[3:]], fresh=sys.argv[2] == "fresh")
 """
 
 
@@ -173,8 +172,7 @@ def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, f
     def run(ids: list[int]) -> None:
         crossing.add(threading.get_ident())
         try:
-            with db.begin() as session:
-                processing.process_events(session, ids)
+            processing.process_events(db, ids)
         except Exception as e:  # a batch that aborts as a whole is fine: its trigger or the sweep retries it
             errors.append(type(e).__name__)
 
@@ -186,8 +184,7 @@ def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, f
     events = by_message(db).values()
     counted = [e.id for e in events if e.status == EventStatus.RECEIVED and e.process_attempts > 0]
     for _ in range(processing.MAX_PROCESS_ATTEMPTS):  # then the sweep, one batch at a time
-        with db.begin() as session:
-            processing.process_events(session, sweep_round(db))
+        processing.process_events(db, sweep_round(db))
     events = by_message(db).values()
     figures.update(
         batch_errors=errors,
@@ -208,8 +205,7 @@ def test_one_event_that_breaks_the_batch_write_does_not_take_its_batch_mates_dow
         if not ids:
             break
         try:
-            with db.begin() as session:
-                processing.process_events(session, ids)
+            processing.process_events(db, ids)
         except Exception as e:  # the Celery task fails and is acked; the sweep comes back
             crashes.append(type(e).__name__)
     found = by_message(db)

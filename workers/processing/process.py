@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import Engine, Row, or_, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, Status, map_event
@@ -27,12 +27,14 @@ from workers.processing.poison import MAX_PROCESS_ATTEMPTS, claim_attempt
 log = logging.getLogger(__name__)
 
 
-def process_events(session: Session, event_ids: list[int], fresh: bool = False) -> set[int]:
+def process_events(sessions: sessionmaker[Session], event_ids: list[int], fresh: bool = False) -> set[int]:
     """Map the given received events into deliveries; returns the integrations that got queued work.
 
-    A batch whose events were tried before and did not finish (its worker crashed, was killed, or the batch
-    write failed) is taken apart: one event per transaction, each counting its own attempt, so only the
-    culprit keeps failing and is set aside, while the others go through.
+    Each step is a transaction of its own, taken from `sessions`: the attempt is counted and committed before
+    the work starts, so a worker killed mid-batch still leaves the count behind, and an event whose processing
+    keeps failing is set aside after MAX_PROCESS_ATTEMPTS. A batch whose events were tried before and did not
+    finish (its worker crashed, was killed, or the batch write failed) is taken apart: one event per
+    transaction, each counting its own attempt, so only the culprit keeps failing.
 
     `fresh` says the events were just stored and this is their first try (ingest's trigger, delivered for the
     first time): that try is not counted, which saves a committed write of every event. Should it die, its
@@ -41,25 +43,31 @@ def process_events(session: Session, event_ids: list[int], fresh: bool = False) 
     """
     if not event_ids:
         return set()
-    tried = session.execute(
-        select(Event.id, Event.process_attempts).where(among(Event.id, event_ids), Event.status == EventStatus.RECEIVED)
-    ).all()
-    engine = session.get_bind()
-    if any(attempts > 0 for _, attempts in tried):
-        if len(tried) > 1:
-            return process_one_by_one(engine, sorted(i for i, _ in tried))
-    elif fresh:
-        return process_claimed(session, sorted(i for i, _ in tried))
-    return process_claimed(session, claim_attempt(engine, [i for i, _ in tried]))
+    with sessions.begin() as session:
+        tried = session.execute(
+            select(Event.id, Event.process_attempts).where(
+                among(Event.id, event_ids), Event.status == EventStatus.RECEIVED
+            )
+        ).all()
+        retried = any(attempts > 0 for _, attempts in tried)
+        if fresh and not retried:
+            return process_claimed(session, sorted(i for i, _ in tried))
+    if retried and len(tried) > 1:
+        return process_one_by_one(sessions, sorted(i for i, _ in tried))
+    with sessions.begin() as session:
+        claimed = claim_attempt(session, [i for i, _ in tried])
+    with sessions.begin() as session:
+        return process_claimed(session, claimed)
 
 
-def process_one_by_one(engine: Engine, event_ids: list[int]) -> set[int]:
+def process_one_by_one(sessions: sessionmaker[Session], event_ids: list[int]) -> set[int]:
     touched: set[int] = set()
-    sessions = sessionmaker(bind=engine, expire_on_commit=False)
     for event_id in event_ids:
         try:
-            with sessions.begin() as own:
-                touched |= process_claimed(own, claim_attempt(engine, [event_id]))
+            with sessions.begin() as session:
+                claimed = claim_attempt(session, [event_id])
+            with sessions.begin() as session:
+                touched |= process_claimed(session, claimed)
         except Exception:  # its attempt is counted: after MAX_PROCESS_ATTEMPTS it is set aside
             log.exception("processing event %s alone failed", event_id)
     return touched
