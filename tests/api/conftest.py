@@ -145,8 +145,8 @@ def work(api, db, sandbox) -> dict:
     events += [event("page", 6, userId="u1", properties={"url": "https://shop.example/b"})]
     with db.begin() as session:
         ids = store_events(session, [Incoming(json.dumps(e).encode()) for e in events])
+    process_events(db, ids)
     with db.begin() as session:
-        process_events(session, ids)
         identify_ids = select(Event.id).where(Event.type == "identify")
         session.execute(
             update(Delivery)
