@@ -42,6 +42,7 @@ def replay(body: dict) -> dict:
     triggered (the periodic sweep flushes them anyway if that trigger cannot be sent).
     """
     from workers.processing.replay import ReplayFilter, replay_deliveries
+    from workers.tasks import after_commit, trigger_flush
 
     flt = ReplayFilter(
         status=body["status"],
@@ -55,16 +56,6 @@ def replay(body: dict) -> dict:
         result = replay_deliveries(session, flt, remap=body["remap"], dry_run=body["dry_run"])
         if body["dry_run"]:
             session.rollback()  # release the row locks; a dry run changes nothing
-    if not body["dry_run"]:
-        trigger_flushes(sorted(result.integrations))
+        else:
+            after_commit(session, lambda: trigger_flush(result.integrations))
     return {"matched": result.matched, "requeued": result.requeued, "dry_run": body["dry_run"]}
-
-
-def trigger_flushes(integration_ids: list[int]) -> None:
-    try:
-        from workers.tasks import flush_integration_task
-
-        for integration_id in integration_ids:
-            flush_integration_task.delay(integration_id)
-    except Exception as e:  # the sweep flushes them anyway
-        log.warning("could not trigger a flush now (%s); the sweep will", type(e).__name__)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import click
+from sqlalchemy.orm import Session
 
 from config.settings import Settings, load_settings
 from models.db import check_connection, database_url, get_engine
@@ -19,10 +22,14 @@ def ready_settings(migrate: bool = False) -> Settings:
     return settings
 
 
-def trigger_flush(integration_id: int) -> None:
-    from workers.tasks import flush_integration_task
+def flush_after_commit(session: Session, integration_ids: Iterable[int]) -> None:
+    """Trigger a flush of these integrations once the command's transaction has committed."""
+    from workers.tasks import after_commit, trigger_flush
 
-    try:
-        flush_integration_task.delay(integration_id)
-    except Exception as e:  # the sweep flushes it anyway
-        click.echo(f"note: could not trigger a flush now ({type(e).__name__}); the sweep will", err=True)
+    def trigger() -> None:
+        try:
+            trigger_flush(integration_ids)
+        except Exception as e:  # the sweep flushes them anyway
+            click.echo(f"note: could not trigger a flush now ({type(e).__name__}); the sweep will", err=True)
+
+    after_commit(session, trigger)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from config.secrets import redact
 from models import Integration
 from models.db import session_scope
-from workers.cli.common import ready_settings, trigger_flush
+from workers.cli.common import flush_after_commit, ready_settings
 
 
 def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -114,10 +114,10 @@ def update_key(integration_id: int, api_key: str) -> None:
             if integration is None:
                 raise click.ClickException(f"no integration {integration_id}")
             do_update(session, integration, api_key, settings)
+            flush_after_commit(session, [integration_id])
     except InstallError as e:
         click.echo(f"update failed: {redact(str(e), api_key)}", err=True)
         sys.exit(1)
-    trigger_flush(integration_id)
     click.echo(f"integration {integration_id}: key updated, delivery resumed")
 
 
@@ -139,5 +139,5 @@ def update_integration(integration_id: int, default_list_id: str | None, resume:
             resume = True
         if resume:
             integration.status, integration.status_reason = IntegrationStatus.ACTIVE, None
-    trigger_flush(integration_id)
+        flush_after_commit(session, [integration_id])
     click.echo(f"integration {integration_id} updated")

@@ -7,7 +7,7 @@ import json
 import click
 
 from models.db import session_scope
-from workers.cli.common import ready_settings, trigger_flush
+from workers.cli.common import flush_after_commit, ready_settings
 
 
 @click.command()
@@ -87,9 +87,9 @@ def replay(status, since, until, integration_id, event_type, message_ids, remap,
         result = replay_deliveries(session, flt, remap=remap, dry_run=dry_run)
         if dry_run:
             session.rollback()
+        else:
+            flush_after_commit(session, result.integrations)
     if dry_run:
         click.echo(f"matched {result.matched} deliveries; dry run: nothing re-queued")
         return
-    for integration in sorted(result.integrations):
-        trigger_flush(integration)
     click.echo(f"matched {result.matched} deliveries, re-queued {result.requeued}")
