@@ -7,7 +7,7 @@ upsert body with `contact_for_sendgrid`. See docs/mapping.md for the field-by-fi
 from mapping.coerce import CUSTOM_TEXT_LIMIT, EMAIL_MAX_LENGTH, RESERVED_LIMITS, format_date
 from mapping.config import RESERVED_FIELD_NAMES, MappingConfig, parse_field_option
 from mapping.contact import UnknownCustomField, contact_for_sendgrid
-from mapping.ordering import newer_fields, replayable_fields
+from mapping.ordering import newer_fields
 from mapping.pipeline import NO_IDENTITY, map_event
 from mapping.result import MappedEvent, Order, SkipReason, Status
 from mapping.rules import track_kind
@@ -33,6 +33,5 @@ __all__ = [
     "newer_fields",
     "normalize_email",
     "parse_field_option",
-    "replayable_fields",
     "track_kind",
 ]

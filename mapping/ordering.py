@@ -33,22 +33,11 @@ def newer_fields(
 
     Naive datetimes are taken as UTC. Stored timestamps are compared as instants, not as strings.
     """
-    return _merge(current, incoming, at, ties_win=False)
-
-
-def replayable_fields(
-    current: FieldState, incoming: Mapping[str, object], at: datetime
-) -> tuple[dict[str, object], dict[str, tuple[object, str]]]:
-    """(patch, new state) for a replay: the fields this event (at `at`) may still set.
-
-    A replay re-sends an event whose values may already be in the state with its own timestamp, so a tie
-    keeps the field (unlike `newer_fields`); a field that a later event set stays out of the patch.
-    """
-    return _merge(current, incoming, at, ties_win=True)
+    return _merge(current, incoming, at)
 
 
 def _merge(
-    current: FieldState, incoming: Mapping[str, object], at: datetime, ties_win: bool
+    current: FieldState, incoming: Mapping[str, object], at: datetime
 ) -> tuple[dict[str, object], dict[str, tuple[object, str]]]:
     at = _as_utc(at)
     stamp = at.isoformat()
@@ -56,7 +45,7 @@ def _merge(
     patch: dict[str, object] = {}
     for name, value in incoming.items():
         stored_at = _stored_at(current[name]) if name in current else None
-        if stored_at is None or at > stored_at or (ties_win and at == stored_at):
+        if stored_at is None or at > stored_at:
             patch[name] = value
             state[name] = (value, stamp)
     return patch, state

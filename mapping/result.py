@@ -55,7 +55,3 @@ class MappedEvent:
     order: Order | None = None
     consent: bool | None = None
     notes: tuple[str, ...] = ()
-
-    @property
-    def delivered(self) -> bool:
-        return self.status == Status.MAPPED

@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import BigInteger, DateTime, MetaData, String, Text, bindparam
+from sqlalchemy import BigInteger, DateTime, MetaData, bindparam
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,9 +35,6 @@ class UTCDateTime(DateTime):
 
 pk = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 created = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
-timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
-str50 = Annotated[str, mapped_column(String(50))]
-text = Annotated[str, mapped_column(Text)]
 json = Annotated[Any, mapped_column(JSONB)]
 
 

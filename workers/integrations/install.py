@@ -5,7 +5,7 @@ Shared by `signal-sendgrid install` and the admin API's install route.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -20,8 +20,6 @@ from workers.sendgrid.client import SendGridClient, SendGridResponse
 from workers.sendgrid.fields import resolve_fields
 
 REQUIRED_SCOPES = {"marketing_campaigns.read", "marketing_campaigns.create", "marketing_campaigns.update"}
-
-ClientFactory = Callable[[str, str], SendGridClient]
 
 
 class InstallError(Exception):
@@ -76,12 +74,10 @@ def check_list(client: SendGridClient, list_id: str) -> SendGridResponse:
     return answer
 
 
-def install(
-    session: Session, request: InstallRequest, settings: Settings, client_factory: ClientFactory = SendGridClient
-) -> InstallResult:
+def install(session: Session, request: InstallRequest, settings: Settings) -> InstallResult:
     api_url = SENDGRID_API_EU if request.region == "eu" else settings.sendgrid_api_url
     secret = secret_for(settings)
-    client = client_factory(api_url, request.api_key)
+    client = SendGridClient(api_url, request.api_key)
     answers: list[tuple[AttemptKind, SendGridResponse]] = [(AttemptKind.SCOPES, check_key(client))]
     if request.default_list_id:
         answers.append((AttemptKind.LISTS, check_list(client, request.default_list_id)))
