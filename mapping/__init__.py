@@ -6,12 +6,12 @@ upsert body with `contact_for_sendgrid`. See docs/mapping.md for the field-by-fi
 
 from mapping.coerce import CUSTOM_TEXT_LIMIT, EMAIL_MAX_LENGTH, RESERVED_LIMITS, format_date
 from mapping.config import RESERVED_FIELD_NAMES, MappingConfig, parse_field_option
-from mapping.contact import UnknownCustomField, contact_for_sendgrid
+from mapping.contact import ContactSchema, UnknownCustomField, contact_for_sendgrid
 from mapping.ordering import newer_fields
 from mapping.pipeline import NO_IDENTITY, map_event
 from mapping.result import MappedEvent, Order, SkipReason, Status
 from mapping.rules import track_kind
-from mapping.schemas import ContactSchema, EventSchema, normalize_email
+from mapping.schemas import EventSchema, normalize_email
 
 __all__ = [
     "CUSTOM_TEXT_LIMIT",

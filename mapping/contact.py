@@ -5,8 +5,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from mapping.coerce import RESERVED_LIMITS, to_number
-from mapping.schemas import CONTACT_SCHEMA
+from marshmallow import RAISE, ValidationError, fields, validate
+
+from mapping.coerce import CUSTOM_TEXT_LIMIT, EMAIL_MAX_LENGTH, RESERVED_LIMITS, describe, parse_decimal, to_number
+from mapping.schemas import DELIVERABLE_EMAIL, BaseSchema
+
+
+def _custom_value(value: object) -> None:
+    """Custom field values are text (within the limit) or finite numbers; never booleans, lists or objects."""
+    if isinstance(value, str):
+        if len(value) > CUSTOM_TEXT_LIMIT:
+            raise ValidationError(f"longer than {CUSTOM_TEXT_LIMIT} characters")
+        return
+    if isinstance(value, int | float) and not isinstance(value, bool) and parse_decimal(value) is not None:
+        return
+    raise ValidationError(f"{describe(value)} is not a text or number value")
+
+
+class ContactSchema(BaseSchema):
+    """The outgoing SendGrid contact: email is the only identifier; custom fields are keyed by field id."""
+
+    class Meta:
+        unknown = RAISE
+
+    email = fields.String(required=True, validate=[validate.Length(max=EMAIL_MAX_LENGTH), DELIVERABLE_EMAIL])
+    first_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["first_name"]))
+    last_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["last_name"]))
+    phone_number = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["phone_number"]))
+    address_line_1 = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["address_line_1"]))
+    city = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["city"]))
+    state_province_region = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["state_province_region"]))
+    postal_code = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["postal_code"]))
+    country = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["country"]))
+    custom_fields = fields.Dict(keys=fields.String(), values=fields.Raw(validate=_custom_value))
+
+
+CONTACT_SCHEMA = ContactSchema()  # one instance serves every call (no per-call state)
 
 
 class UnknownCustomField(KeyError):

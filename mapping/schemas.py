@@ -1,4 +1,4 @@
-"""marshmallow schemas: the incoming Datafly event (lenient) and the outgoing SendGrid contact (strict).
+"""marshmallow schemas of the incoming Datafly event (lenient); the outgoing contact's is in `mapping.contact`.
 
 `BaseSchema` fixes the conventions: unknown keys are ignored unless a schema keeps them, a missing required
 field reads "missing", and `load_or_errors` never raises but returns the valid part plus the problems as
@@ -11,12 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 from mapping.coerce import (
-    CUSTOM_TEXT_LIMIT,
     EMAIL_MAX_LENGTH,
-    RESERVED_LIMITS,
     describe,
     has_invalid_characters,
     parse_decimal,
@@ -36,7 +34,7 @@ class _DeliverableEmail(validate.Email):
     DOMAIN_WHITELIST = ()  # marshmallow accepts user@localhost; SendGrid cannot deliver there
 
 
-_EMAIL = _DeliverableEmail()
+DELIVERABLE_EMAIL = _DeliverableEmail()
 
 
 class BaseSchema(Schema):
@@ -98,7 +96,7 @@ class EmailAddress(fields.Field):
         if has_invalid_characters(email):
             raise ValidationError(f"{describe(value)} contains characters that are not valid text")
         try:
-            _EMAIL(email)
+            DELIVERABLE_EMAIL(email)
         except ValidationError as error:
             raise ValidationError(f"{describe(value)} is not a valid email") from error
         return email
@@ -265,38 +263,8 @@ class OrderPropertiesSchema(BaseSchema):
     total = Money()
 
 
-def _custom_value(value: object) -> None:
-    """Custom field values are text (within the limit) or finite numbers; never booleans, lists or objects."""
-    if isinstance(value, str):
-        if len(value) > CUSTOM_TEXT_LIMIT:
-            raise ValidationError(f"longer than {CUSTOM_TEXT_LIMIT} characters")
-        return
-    if isinstance(value, int | float) and not isinstance(value, bool) and parse_decimal(value) is not None:
-        return
-    raise ValidationError(f"{describe(value)} is not a text or number value")
-
-
-class ContactSchema(BaseSchema):
-    """The outgoing SendGrid contact: email is the only identifier; custom fields are keyed by field id."""
-
-    class Meta:
-        unknown = RAISE
-
-    email = fields.String(required=True, validate=[validate.Length(max=EMAIL_MAX_LENGTH), _EMAIL])
-    first_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["first_name"]))
-    last_name = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["last_name"]))
-    phone_number = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["phone_number"]))
-    address_line_1 = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["address_line_1"]))
-    city = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["city"]))
-    state_province_region = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["state_province_region"]))
-    postal_code = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["postal_code"]))
-    country = fields.String(validate=validate.Length(min=1, max=RESERVED_LIMITS["country"]))
-    custom_fields = fields.Dict(keys=fields.String(), values=fields.Raw(validate=_custom_value))
-
-
 # Schemas hold no per-call state (marshmallow 4 has no context), and building one deep-copies its declared
 # fields: one instance each serves every call.
 EVENT_SCHEMA = EventSchema()
 TRAITS_SCHEMA = TraitsSchema()
 ORDER_PROPERTIES_SCHEMA = OrderPropertiesSchema()
-CONTACT_SCHEMA = ContactSchema()
