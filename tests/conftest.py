@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.services",
+    "tests.fixtures.transactions",
     "tests.fixtures.processes",
     "tests.fixtures.integrations",
 ]
