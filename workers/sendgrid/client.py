@@ -49,16 +49,19 @@ class RateLimit:
         def number(name: str) -> int | None:
             try:
                 return int(float(headers.get(name)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # missing, not a number, inf
                 return None
 
         reset = number("X-RateLimit-Reset")
         reset_at = None
         if reset is not None:
-            if reset < RELATIVE_RESET_BELOW:
-                reset_at = now + timedelta(seconds=max(reset, 0))
-            else:
-                reset_at = datetime.fromtimestamp(reset, UTC)
+            try:
+                if reset < RELATIVE_RESET_BELOW:
+                    reset_at = now + timedelta(seconds=max(reset, 0))
+                else:
+                    reset_at = datetime.fromtimestamp(reset, UTC)
+            except (ValueError, OverflowError, OSError):  # past year 9999 (a reset in milliseconds, say)
+                reset, reset_at = None, None
         return cls(number("X-RateLimit-Limit"), number("X-RateLimit-Remaining"), reset, reset_at)
 
 
