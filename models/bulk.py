@@ -2,7 +2,9 @@
 
 Every statement takes its rows as a few array parameters (`unnest`), so the SQL text is the same whatever
 the batch size: compiled once, no thousands of placeholders to build and parse per call, and deliveries go in
-with COPY.
+with COPY. The statements are SQLAlchemy Core over the models' tables, built once here: column names come
+from the tables, and the columns a statement leaves out get the model's default (`include_defaults` of
+`from_select`, `onupdate` of an UPDATE), computed once per statement.
 """
 
 from __future__ import annotations
@@ -13,67 +15,147 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from operator import itemgetter
 
-from sqlalchemy import text
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    Column,
+    Enum,
+    Numeric,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
+
+from models.base import UTCDateTime
+from models.contact import Contact, Identity, Order
+from models.delivery import Delivery
 
 CHUNK = 5000
 
-_LOAD_IDENTITIES = text(
-    "SELECT kind, value, email, linked_at FROM identities "
-    "WHERE (kind, value) IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[]))) "
-    "AND email IS NOT NULL"
+
+def unnest(**columns: Column) -> TableValuedAlias:
+    """`unnest(:a, :b, ...) AS anon_1(a, b, ...)`: rows from one array parameter per keyword, each typed after the
+    column it fills (`%(a)s::BIGINT[]`; models.db sends lists as binary arrays)."""
+    arrays = [bindparam(name, type_=ARRAY(_element(column), dimensions=1)) for name, column in columns.items()]
+    return func.unnest(*arrays).table_valued(*columns).render_derived()
+
+
+def _element(column: Column) -> TypeEngine | type[TypeEngine]:
+    """A column's type as an array element: strings as `text` (a cast to `varchar(n)` would truncate silently
+    where storing into the column fails loudly), JSON as text cast to jsonb by the statement, numbers without
+    a precision to round to."""
+    if isinstance(column.type, String | JSON):
+        return Text
+    if isinstance(column.type, Numeric):
+        return Numeric
+    return column.type
+
+
+def stored(rows: TableValuedAlias, columns: dict[str, Column]) -> list[ColumnElement]:
+    """The unnest's columns as values of the columns they fill: JSON cast from its text."""
+    return [cast(rows.c[name], JSONB) if isinstance(c.type, JSON) else rows.c[name] for name, c in columns.items()]
+
+
+# Columns that an INSERT below leaves out get the model's default (from_select includes Python-side defaults,
+# computed once per statement); an UPDATE sets the model's onupdate columns it does not name.
+_identities, _contacts, _orders = Identity.__table__.c, Contact.__table__.c, Order.__table__.c
+
+_IDENTITY_KEY = {"kinds": _identities.kind, "vals": _identities.value}
+_identity_keys = unnest(**_IDENTITY_KEY)
+_LOAD_IDENTITIES = select(_identities.kind, _identities.value, _identities.email, _identities.linked_at).where(
+    tuple_(_identities.kind, _identities.value).in_(select(*_identity_keys.c)), _identities.email.is_not(None)
 )
-_INSERT_IDENTITY_KEYS = text(
-    "INSERT INTO identities (kind, value) SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) "
-    "ON CONFLICT (kind, value) DO NOTHING"
+_INSERT_IDENTITY_KEYS = (
+    insert(Identity.__table__)
+    .from_select(list(_IDENTITY_KEY.values()), select(*_identity_keys.c))
+    .on_conflict_do_nothing(index_elements=list(_IDENTITY_KEY.values()))
 )
-_LOCK_IDENTITIES = text(
-    "SELECT identities.kind, identities.value, identities.email, identities.linked_at FROM identities "
-    "JOIN unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS k(kind, value) "
-    "ON identities.kind = k.kind AND identities.value = k.value ORDER BY identities.kind, identities.value "
-    "FOR UPDATE OF identities"
+_LOCK_IDENTITIES = (
+    select(_identities.kind, _identities.value, _identities.email, _identities.linked_at)
+    .join_from(
+        Identity.__table__,
+        _identity_keys,
+        and_(_identities.kind == _identity_keys.c.kinds, _identities.value == _identity_keys.c.vals),
+    )
+    .order_by(_identities.kind, _identities.value)
+    .with_for_update(of=Identity.__table__)
 )
-_UPSERT_IDENTITIES = text(
-    "INSERT INTO identities (kind, value, email, linked_at) "
-    "SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[]), CAST(:emails AS text[]), "
-    "CAST(:ats AS timestamptz[])) "
-    "ON CONFLICT (kind, value) DO UPDATE SET email = excluded.email, linked_at = excluded.linked_at "
-    "WHERE identities.linked_at IS NULL OR identities.linked_at <= excluded.linked_at"
+_LINK = {**_IDENTITY_KEY, "emails": _identities.email, "ats": _identities.linked_at}
+_upsert = insert(Identity.__table__).from_select(list(_LINK.values()), select(*stored(unnest(**_LINK), _LINK)))
+_UPSERT_IDENTITIES = _upsert.on_conflict_do_update(
+    index_elements=list(_IDENTITY_KEY.values()),
+    set_={"email": _upsert.excluded.email, "linked_at": _upsert.excluded.linked_at},
+    where=or_(_identities.linked_at.is_(None), _identities.linked_at <= _upsert.excluded.linked_at),
 )
-_INSERT_CONTACTS = text(
-    "INSERT INTO contacts (integration_id, email, fields, lifetime_value, suppressed, updated_at) "
-    "SELECT i, e, '{}'::jsonb, 0, false, now() "
-    "FROM unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[])) AS t(i, e) "
-    "ORDER BY i, e ON CONFLICT (integration_id, email) DO NOTHING"
+
+_CONTACT_KEY = {"ints": _contacts.integration_id, "emails": _contacts.email}
+_contact_keys = unnest(**_CONTACT_KEY)
+_INSERT_CONTACTS = (  # fields, suppressed, lifetime_value, updated_at: Contact's defaults
+    insert(Contact.__table__)
+    .from_select(list(_CONTACT_KEY.values()), select(*_contact_keys.c).order_by(*_contact_keys.c))
+    .on_conflict_do_nothing(index_elements=list(_CONTACT_KEY.values()))
 )
-_INSERT_ORDERS = text(
-    "INSERT INTO orders (integration_id, email, order_id, revenue, currency, ordered_at, created_at) "
-    "SELECT *, now() FROM unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[]), CAST(:ids AS text[]), "
-    "CAST(:revenues AS numeric[]), CAST(:currencies AS text[]), CAST(:ats AS timestamptz[])) "
-    "ON CONFLICT (integration_id, order_id) DO NOTHING RETURNING integration_id, order_id"
+_LOCK_CONTACTS = (
+    select(
+        _contacts.id,
+        _contacts.integration_id,
+        _contacts.email,
+        _contacts.fields,
+        _contacts.consent,
+        _contacts.consent_at,
+        _contacts.lifetime_value,
+    )
+    .join_from(
+        Contact.__table__,
+        _contact_keys,
+        and_(_contacts.integration_id == _contact_keys.c.ints, _contacts.email == _contact_keys.c.emails),
+    )
+    .order_by(_contacts.integration_id, _contacts.email)
+    .with_for_update(of=Contact.__table__)
 )
-_LOCK_CONTACTS = text(
-    "SELECT contacts.id, contacts.integration_id, contacts.email, contacts.fields, contacts.consent, "
-    "contacts.consent_at, contacts.lifetime_value FROM contacts "
-    "JOIN unnest(CAST(:ints AS bigint[]), CAST(:emails AS text[])) AS k(i, e) "
-    "ON contacts.integration_id = k.i AND contacts.email = k.e ORDER BY contacts.integration_id, contacts.email "
-    "FOR UPDATE OF contacts"
+_CONTACT_CHANGE = {"fields": _contacts.fields, "consents": _contacts.consent, "consent_ats": _contacts.consent_at,
+                   "ltvs": _contacts.lifetime_value}  # fmt: skip
+_changed_contacts = unnest(ids=_contacts.id, **_CONTACT_CHANGE)
+_UPDATE_CONTACTS = (  # updated_at: Contact's onupdate
+    update(Contact.__table__)
+    .where(_contacts.id == _changed_contacts.c.ids)
+    .values(dict(zip(_CONTACT_CHANGE.values(), stored(_changed_contacts, _CONTACT_CHANGE), strict=True)))
 )
-_UPDATE_CONTACTS = text(
-    "UPDATE contacts SET fields = CAST(u.f AS jsonb), consent = u.c, consent_at = u.ca, lifetime_value = u.l, "
-    "updated_at = now() FROM unnest(CAST(:ids AS bigint[]), CAST(:fields AS text[]), CAST(:consents AS boolean[]), "
-    "CAST(:consent_ats AS timestamptz[]), CAST(:ltvs AS numeric[])) AS u(id, f, c, ca, l) WHERE contacts.id = u.id"
+
+_ORDER = {"ints": _orders.integration_id, "emails": _orders.email, "ids": _orders.order_id,
+          "revenues": _orders.revenue, "currencies": _orders.currency, "ats": _orders.ordered_at}  # fmt: skip
+_INSERT_ORDERS = (  # created_at: Order's default
+    insert(Order.__table__)
+    .from_select(list(_ORDER.values()), select(*stored(unnest(**_ORDER), _ORDER)))
+    .on_conflict_do_nothing(index_elements=[_orders.integration_id, _orders.order_id])
+    .returning(_orders.integration_id, _orders.order_id)
 )
-_UPDATE_DELIVERIES = text(
-    "UPDATE deliveries SET email = u.e, patch = CAST(u.p AS jsonb), status = u.s, reason = u.r, updated_at = :now "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:emails AS text[]), CAST(:patches AS text[]), "
-    "CAST(:statuses AS text[]), CAST(:reasons AS text[])) AS u(id, e, p, s, r) WHERE deliveries.id = u.id"
+
+_deliveries = Delivery.__table__.c
+_HELD_CHANGE = {"emails": _deliveries.email, "patches": _deliveries.patch, "statuses": _deliveries.status,
+                "reasons": _deliveries.reason}  # fmt: skip
+_held = unnest(ids=_deliveries.id, **_HELD_CHANGE)
+_UPDATE_DELIVERIES = (
+    update(Delivery.__table__)
+    .where(_deliveries.id == _held.c.ids)
+    .values(dict(zip(_HELD_CHANGE.values(), stored(_held, _HELD_CHANGE), strict=True)))
+    .values(updated_at=bindparam("now", type_=UTCDateTime()))
 )
-DELIVERY_COLUMNS = (
-    "integration_id", "event_id", "kind", "email", "user_id", "anonymous_id", "event_at", "patch", "status",
-    "reason", "attempts", "replay_count", "created_at", "updated_at",
-)  # fmt: skip
 
 
 def load_identities(session: Session, keys: list[tuple[str, str]]) -> list[tuple[str, str, str, datetime]]:
@@ -188,19 +270,44 @@ def insert_orders(session: Session, rows: list[dict]) -> set[tuple[int, str]]:
     return inserted
 
 
+@lru_cache(maxsize=4)
+def copy_columns(keys: frozenset[str]) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    """The `deliveries` columns that rows with these keys fill, in the table's order, and the positions of the
+    JSON and of the Enum columns among them. A key that is not a column, or a column with a model default
+    that the rows leave out (COPY would store NULL instead of the default), raises: the rows and the model
+    cannot drift apart silently."""
+    table = Delivery.__table__
+    unknown = keys - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of deliveries: {', '.join(sorted(unknown))}")
+    defaulted = [c.name for c in table.c if c.name not in keys and c.default is not None]
+    if defaulted:
+        raise ValueError(f"deliveries rows leave out columns that have a default: {', '.join(defaulted)}")
+    columns = [c for c in table.c if c.name in keys]
+    json_at = tuple(i for i, c in enumerate(columns) if isinstance(c.type, JSON))
+    enum_at = tuple(i for i, c in enumerate(columns) if isinstance(c.type, Enum))
+    return tuple(c.name for c in columns), json_at, enum_at
+
+
 def insert_deliveries(session: Session, rows: Iterable[dict]) -> None:
+    """COPY new deliveries in, the fastest way. Every row has the keys of the first (itemgetter raises KeyError
+    for a missing one). Other values go as they are: the product's enums are StrEnums, which psycopg writes
+    as their value."""
     rows = list(rows)
     if not rows:
         return
+    columns, json_at, enum_at = copy_columns(frozenset(rows[0]))
+    values_of = itemgetter(*columns)
     cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY deliveries ({', '.join(DELIVERY_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {Delivery.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[c]) if c == "patch" and row[c] is not None else _plain(row[c])
-                    for c in DELIVERY_COLUMNS
-                ]
-            )
+            values = list(values_of(row))
+            for i in json_at:
+                if values[i] is not None:
+                    values[i] = json.dumps(values[i])
+            for i in enum_at:
+                values[i] = _plain(values[i])
+            copy.write_row(values)
 
 
 def _plain(value: object) -> object:

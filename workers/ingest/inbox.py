@@ -8,12 +8,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import String, bindparam, select, type_coerce
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from models import EventStatus
-from models.base import utcnow
+from models import Event, EventStatus
+from models.base import UTCDateTime, utcnow
+from models.bulk import stored, unnest
 
 MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so a person can read it
 MAX_MESSAGE_ID = 200
@@ -90,12 +92,18 @@ def decode(message: Incoming, now: datetime) -> dict:
     return row
 
 
-_INSERT_EVENTS = text(
-    "INSERT INTO events (message_id, type, received_at, payload, raw_body, status, reason, process_attempts, "
-    "processed_at) SELECT m, t, :now, CAST(p AS jsonb), r, s, why, 0, done FROM unnest(CAST(:ids AS text[]), "
-    "CAST(:types AS text[]), CAST(:payloads AS text[]), CAST(:raws AS text[]), CAST(:statuses AS text[]), "
-    "CAST(:reasons AS text[]), CAST(:dones AS timestamptz[])) AS u(m, t, p, r, s, why, done) "
-    "ON CONFLICT (message_id) DO NOTHING RETURNING id, status"
+_events = Event.__table__.c
+_EVENT = {"ids": _events.message_id, "types": _events.type, "payloads": _events.payload, "raws": _events.raw_body,
+          "statuses": _events.status, "reasons": _events.reason, "dones": _events.processed_at}  # fmt: skip
+_INSERT_EVENTS = (  # process_attempts: Event's default
+    insert(Event.__table__)
+    .from_select(
+        [_events.received_at, *_EVENT.values()],
+        select(bindparam("now", type_=UTCDateTime()), *stored(unnest(**_EVENT), _EVENT)),
+    )
+    .on_conflict_do_nothing(index_elements=[_events.message_id])
+    # status as the text stored, as before: no Enum conversion of every returned row
+    .returning(_events.id, type_coerce(_events.status, String))
 )
 
 
