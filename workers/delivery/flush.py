@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, Boolean, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
@@ -22,6 +22,9 @@ from workers.sendgrid.client import SendGridClient
 
 CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
 FLUSH_LOCK = 0x5347_0000  # advisory lock key space: FLUSH_LOCK + integration id
+
+# A bigint key (an integer literal could render ::INTEGER, which fails past 2**31).
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("k", type_=BigInteger), type_=Boolean))
 
 ClientFor = Callable[[Integration], SendGridClient]
 
@@ -47,7 +50,7 @@ def flush_integration(
 def try_lock(session: Session, integration_id: int) -> bool:
     """One flush of an integration at a time: the lock lasts until this transaction ends, and a second flush
     gives up at once instead of queueing behind it (the holder sends what arrived meanwhile)."""
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": FLUSH_LOCK + integration_id}))
+    return bool(session.scalar(_TRY_LOCK, {"k": FLUSH_LOCK + integration_id}))
 
 
 def flush_round(

@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from models import Event, EventStatus
+from models.arrays import stored, unnest
 from models.base import UTCDateTime, utcnow
-from models.bulk import stored, unnest
 
 MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so a person can read it
 MAX_MESSAGE_ID = 200
