@@ -22,7 +22,11 @@ MAX_MESSAGE_ID = 200
 
 
 # What PostgreSQL's JSONB cannot hold: NUL characters and unpaired UTF-16 surrogates.
-_UNSTORABLE = re.compile(r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
+# An escape only where an odd run of backslashes precedes the `u` (`\\u0000` is a backslash, then text).
+_UNSTORABLE = re.compile(
+    r"(?<!\\)((?:\\\\)*)"
+    r"(?:\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})"
+)
 
 
 # Only an escape can put NUL or a lone surrogate in decoded UTF-8 JSON; without one the body is JSONB-safe.
@@ -40,7 +44,7 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 def storable(payload: object) -> tuple[object, str]:
     """The payload, and its JSON text, with characters JSONB rejects replaced by U+FFFD."""
     text = json.dumps(payload, allow_nan=False)
-    cleaned = _UNSTORABLE.sub(r"\\ufffd", text)
+    cleaned = _UNSTORABLE.sub(r"\1\\ufffd", text)
     return (payload, text) if cleaned == text else (json.loads(cleaned), cleaned)
 
 
