@@ -1,10 +1,13 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml requirements.lock README.md alembic.ini ./
+COPY config config
 COPY workers workers
 COPY mapping mapping
 COPY models models
 COPY migrations migrations
 COPY sandbox sandbox
-RUN pip install --no-cache-dir .
+COPY demo demo
+# The versions the test suite passed on (requirements.lock), not whatever the registry serves today.
+RUN pip install --no-cache-dir -c requirements.lock .
 USER nobody
