@@ -150,3 +150,14 @@ def test_docker_compose_config_is_valid():
     assert {"rabbitmq", "postgres", "sandbox", "ingest", "worker", "beat", "flower"} <= set(config["services"])
     assert "--basic-auth" in " ".join(config["services"]["flower"]["command"])
     assert all("healthcheck" in config["services"][s] for s in ("rabbitmq", "postgres", "sandbox"))
+
+
+def test_the_image_copies_every_package_the_project_installs():
+    """The Dockerfile names its folders one by one; a package added to pyproject.toml must be copied too."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+    assert "requirements.lock" in (ROOT / "Dockerfile").read_text()
