@@ -18,6 +18,11 @@ from models.bulk import ContactState
 DEFAULT_CONFIG = MappingConfig()
 
 
+def visitor_keys(user_id: str | None, anonymous_id: str | None) -> list[tuple[str, str]]:
+    """The identity keys an event names, userId first (it wins when both are linked)."""
+    return [key for key in (("user", user_id), ("anonymous", anonymous_id)) if key[1]]
+
+
 @dataclass
 class Item:
     """One (event, integration) pair on its way to a delivery row."""
@@ -82,7 +87,7 @@ class Batch:
                 and not self.resolve_email(mapped.user_id, mapped.anonymous_id)
             )
             if linking or would_hold:
-                keys.update(k for k in (("user", mapped.user_id), ("anonymous", mapped.anonymous_id)) if k[1])
+                keys.update(visitor_keys(mapped.user_id, mapped.anonymous_id))
         self.lock_keys(keys)
 
     def lock_keys(self, keys: set[tuple[str, str]]) -> None:

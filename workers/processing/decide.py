@@ -15,6 +15,15 @@ from workers.processing.batch import Batch, Item
 HELD_REASON = "waiting for an identify that gives the email"
 
 
+def decide_all(batch: Batch, items: list[Item]) -> None:
+    """Decide every item of a batch: its new orders stored once, its contacts locked (in key order), then each
+    item in turn (processing, a release of held deliveries and replay all decide this way)."""
+    batch.insert_orders(items)
+    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
+    for item in items:
+        decide(batch, item)
+
+
 def decide(batch: Batch, item: Item) -> None:
     """A delivery's status and patch: failed, skipped, held until an identify, or queued."""
     mapped, row = item.mapped, item.row

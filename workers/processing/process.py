@@ -20,8 +20,8 @@ from mapping import MappedEvent, MappingConfig, Status, map_event
 from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, bulk
 from models.base import has_status, utcnow
 from models.db import among
-from workers.processing.batch import DEFAULT_CONFIG, Batch, Item
-from workers.processing.decide import decide
+from workers.processing.batch import DEFAULT_CONFIG, Batch, Item, visitor_keys
+from workers.processing.decide import decide_all
 from workers.processing.poison import MAX_PROCESS_ATTEMPTS, claim_attempt
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
         return set()
     batch = Batch(session)
     checked = {e.id: map_event(e.payload, DEFAULT_CONFIG, e.received_at or utcnow()) for e in events}
-    batch.load_links(
-        {k for m in checked.values() for k in (("user", m.user_id), ("anonymous", m.anonymous_id)) if k[1]}
-    )
+    batch.load_links({k for m in checked.values() for k in visitor_keys(m.user_id, m.anonymous_id)})
     batch.lock_identities(checked.values())
 
     items: list[Item] = []
@@ -106,12 +104,8 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     for item in items:  # a visitor identified later in this same batch is no longer held
         if item.email is None and item.mapped.status == Status.MAPPED:
             item.email = batch.resolve_email(item.mapped.user_id, item.mapped.anonymous_id)
-    items.extend(held_to_release(batch))
-
-    batch.insert_orders(items)
-    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
-    for item in items:
-        decide(batch, item)
+    items.extend(held_to_release(batch, batch.new_links))
+    decide_all(batch, items)
     write(batch, items, outcomes)
     return batch.touched
 
@@ -139,10 +133,10 @@ def plan_event(
     return items
 
 
-def held_to_release(batch: Batch) -> list[Item]:
-    """Deliveries held in earlier batches for visitors this batch linked to an email, mapped again."""
-    users = sorted(v for k, v in batch.new_links if k == "user")
-    anonymous = sorted(v for k, v in batch.new_links if k == "anonymous")
+def held_to_release(batch: Batch, keys: set[tuple[str, str]]) -> list[Item]:
+    """Deliveries held in earlier batches for these visitor keys (the ones this batch linked), mapped again."""
+    users = sorted(v for k, v in keys if k == "user")
+    anonymous = sorted(v for k, v in keys if k == "anonymous")
     if not users and not anonymous:
         return []
     # Plain IN lists here, not arrays: with the values in sight the planner probes the partial indexes on held
@@ -161,7 +155,7 @@ def held_to_release(batch: Batch) -> list[Item]:
         .with_for_update(of=Delivery, skip_locked=True)
     ).all()
     by_id = {i.id: i for i in batch.integrations}
-    batch.load_links({k for r in rows for k in (("user", r.user_id), ("anonymous", r.anonymous_id)) if k[1]})
+    batch.load_links({k for r in rows for k in visitor_keys(r.user_id, r.anonymous_id)})
     items = []
     for row in rows:
         integration, config = by_id.get(row.integration_id), batch.configs.get(row.integration_id)
@@ -198,13 +192,8 @@ def release_linked_held(session: Session, older_than: timedelta, limit: int = 10
         return 0, set()
     batch = Batch(session)
     batch.lock_keys(keys)
-    batch.new_links.update(keys)  # what held_to_release looks for; nothing is linked anew
-    items = held_to_release(batch)
-    batch.new_links.clear()
-    batch.insert_orders(items)
-    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
-    for item in items:
-        decide(batch, item)
+    items = held_to_release(batch, keys)
+    decide_all(batch, items)
     write(batch, items, {})
     return len(items), batch.touched
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from mapping import MappingConfig, map_event
 from models import Delivery, DeliveryStatus, Event
 from models.base import has_status, utcnow
-from workers.processing.batch import Batch, Item
-from workers.processing.decide import decide
+from workers.processing.batch import Batch, Item, visitor_keys
+from workers.processing.decide import decide_all
 
 REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 
@@ -78,16 +78,15 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
             continue
         if remap or delivery.patch is None or delivery.email is None:
             mapped = map_event(event.payload, config, event.received_at or utcnow())
-            item = Item(integration, mapped, delivery.event_id, held_id=delivery.id, replayed=True)
-            item.email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
-            again.append((delivery, item))
+            again.append((delivery, Item(integration, mapped, delivery.event_id, held_id=delivery.id, replayed=True)))
         else:
             delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
     items = [item for _, item in again]
-    batch.insert_orders(items)
-    batch.lock_contacts({(i.integration.id, i.email) for i in items if i.email})
+    batch.load_links({k for i in items for k in visitor_keys(i.mapped.user_id, i.mapped.anonymous_id)})  # one query
+    for item in items:
+        item.email = item.mapped.email or batch.resolve_email(item.mapped.user_id, item.mapped.anonymous_id)
+    decide_all(batch, items)
     for delivery, item in again:
-        decide(batch, item)
         delivery.email, delivery.status, delivery.reason = item.email, item.row["status"], item.row.get("reason")
         if "patch" in item.row:
             delivery.patch = item.row["patch"]
