@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,7 +12,7 @@ from alembic.migration import MigrationContext
 from models import Base
 from models.db import make_engine
 from models.migrate import alembic_config, upgrade
-from tests.fixtures.services import ADMIN_DSN, unavailable
+from tests.fixtures.services import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +20,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database of this test's own, for tests that change its schema."""
-    name = f"signal_migrations_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        unavailable("PostgreSQL", e)
-    yield f"{ADMIN_DSN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("signal_migrations") as url:
+        yield url
 
 
 def diff_against_models(url: str) -> list:
