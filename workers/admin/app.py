@@ -22,6 +22,7 @@ from models.db import database_url, engine_for, session_factory
 from workers.admin import schemas
 from workers.admin.blueprint import MAX_EVENTS_BODY, ApiState, blp, state
 from workers.admin.events import EventPublisher
+from workers.console.pages import register as register_console
 
 # isort: off
 # Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
@@ -117,4 +118,5 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(ConfigError, misconfigured)
     app.add_url_rule("/docs", "docs", docs_page)
+    register_console(app)
     return app

@@ -1,0 +1,14 @@
+"""Registers the console on the admin app: its blueprint, with every page module imported for its routes."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from workers.console.blueprint import console
+
+
+def register(app: Flask) -> None:
+    # Imported for their routes (each adds them to `console`).
+    from workers.console import overview  # noqa: F401
+
+    app.register_blueprint(console)
