@@ -1,0 +1,192 @@
+"""The console served for real and a real browser driving it.
+
+- `console_server`: `signal-sendgrid api` as a subprocess on a free port, with `service_env` (PostgreSQL of this
+  test run, RabbitMQ, the sandbox as SendGrid) and an admin token; `.url`, `.token`, `.sandbox`, `.env`.
+- `console_http`: a `requests.Session` signed in to it (CSRF token at hand: `.csrf(path)`).
+- `browser`: Selenium on Debian's /usr/bin/chromium and /usr/bin/chromedriver, headless; one browser per test run,
+  its cookies cleared for each test. Skipped with a reason where chromium is absent; a failure under CI=true.
+- `signed_in`: the browser signed in to `console_server`; `screenshot(name)` saves docs/console/<name>.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.processes import BIN, ROOT
+
+TOKEN = "console-test-admin-token-0123456789abcdef"
+CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+SCREENSHOTS = ROOT / "docs" / "console"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class ConsoleServer:
+    url: str
+    token: str
+    sandbox: object  # tests.fixtures.sandbox.SandboxHandle
+    env: dict[str, str]
+    process: subprocess.Popen
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def console_server(service_env: dict[str, str], sandbox, db, tmp_path: Path) -> Iterator[ConsoleServer]:
+    """`signal-sendgrid api --port N` on this test run's database (emptied first, by `db`)."""
+    service_env["SIGNAL_ADMIN_TOKEN"] = TOKEN
+    port = free_port()
+    log = tmp_path / "api.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [str(BIN / "signal-sendgrid"), "api", "--port", str(port)],
+            env=service_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    server = ConsoleServer(f"http://127.0.0.1:{port}", TOKEN, sandbox, service_env, process, log)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"signal-sendgrid api exited with {process.returncode}:\n{server.log_text()[-3000:]}")
+        try:
+            requests.get(server.url + "/login", timeout=2)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"signal-sendgrid api did not answer within 30 s:\n{server.log_text()[-3000:]}")
+            time.sleep(0.1)
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    print(server.log_text()[-4000:])  # shown by pytest when the test failed
+
+
+class ConsoleHttp(requests.Session):
+    """A plain HTTP client of the console; `sign_in()` and `csrf(path)` do what a browser's form would."""
+
+    def __init__(self, server: ConsoleServer) -> None:
+        super().__init__()
+        self.server = server
+
+    def request(self, method, url, *args, **kwargs):  # noqa: ANN001 - requests' signature
+        kwargs.setdefault("timeout", 30)
+        return super().request(method, self.server.url + url if url.startswith("/") else url, *args, **kwargs)
+
+    def get(self, url, **kwargs):  # noqa: ANN001 - requests' signature
+        """Redirects are answers to look at, not to follow (`allow_redirects=True` to follow them)."""
+        kwargs.setdefault("allow_redirects", False)
+        return super().get(url, **kwargs)
+
+    def csrf(self, path: str = "/login") -> str:
+        page = self.get(path)
+        match = CSRF_FIELD.search(page.text)
+        assert match, f"no csrf_token field on {path} ({page.status_code})"
+        return match.group(1)
+
+    def sign_in(self, token: str | None = None) -> requests.Response:
+        answer = self.post("/login", data={"token": token or self.server.token, "csrf_token": self.csrf("/login")})
+        return answer
+
+
+@pytest.fixture
+def console_http(console_server: ConsoleServer) -> Iterator[ConsoleHttp]:
+    http = ConsoleHttp(console_server)
+    answer = http.sign_in()
+    assert answer.status_code == 302, answer.text
+    yield http
+    http.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the test run (Debian's packages; never a browser download)."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
+    if missing:
+        message = f"{' and '.join(missing)} not found: apt-get install chromium chromium-driver to run browser tests"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " [CI=true: browser tests are required]")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The test run's browser with no cookies left from an earlier test (cookies do not tell ports apart)."""
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    chromium.set_window_size(1280, 900)
+    return chromium
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def signed_in(browser, console_server: ConsoleServer):
+    """The browser on the console's Overview, signed in through the login form."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(console_server.url + "/login")
+    browser.find_element(By.NAME, "token").send_keys(console_server.token)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_until(lambda: browser.current_url.rstrip("/") == console_server.url, what="the Overview after sign-in")
+    return browser
+
+
+@pytest.fixture
+def screenshot(browser) -> Callable[[str], Path]:
+    """`screenshot("integration")` saves the whole page to docs/console/integration.png."""
+
+    def take(name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1280, max(600, min(int(height) + 20, 4000)))
+        path = SCREENSHOTS / f"{name}.png"
+        assert browser.save_screenshot(str(path)), f"could not save {path}"
+        browser.set_window_size(1280, 900)
+        return path
+
+    return take
