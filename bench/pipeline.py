@@ -110,7 +110,7 @@ class Stack:
             "DATABASE_URL": self.dsn,
             "BROKER_URL": self.broker_url,
             "SENDGRID_API_URL": f"http://127.0.0.1:{self.port}",
-            "SIGNAL_SECRET_KEY": "bench-secret",
+            "SIGNAL_SECRET_KEY": "YmVuY2ggc2VjcmV0IGtleSwgbm90IGEgcmVhbCBvbmU=",  # a Fernet key
             "SIGNAL_HOME": str(self.logs),
         }
 

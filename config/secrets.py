@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from config.settings import ConfigError, Settings
+from config.settings import ConfigError, Settings, check_fernet_keys
 
 _KEY_PATTERN = re.compile(r"SG\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}|SG\.[A-Za-z0-9_\-.]{20,}")
-
-
-def _fernet_key(secret: str) -> bytes:
-    """A valid Fernet key is used as it is; any other string is stretched with HKDF-SHA256."""
-    try:
-        if len(base64.urlsafe_b64decode(secret.encode())) == 32:
-            return secret.encode()
-    except (ValueError, TypeError):
-        pass
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"signal-sendgrid", info=b"api-key-at-rest")
-    return base64.urlsafe_b64encode(hkdf.derive(secret.encode()))
+NOT_DECRYPTED = (
+    "SIGNAL_SECRET_KEY does not decrypt the stored API key: was it changed? Give the old key after the new one "
+    "(SIGNAL_SECRET_KEY=new,old), then run `signal-sendgrid rotate-keys`"
+)
 
 
 def secret_for(settings: Settings) -> str:
-    """SIGNAL_SECRET_KEY, or on the embedded database a key file beside its data, generated once (mode 0600).
+    """SIGNAL_SECRET_KEY (Fernet keys, newest first), or on the embedded database a key file beside its data,
+    generated once (mode 0600) and checked like the setting.
 
     A database named by DATABASE_URL is shared with processes on other machines, which a key file generated
     here would not reach: there the key is handed in."""
@@ -41,18 +32,40 @@ def secret_for(settings: Settings) -> str:
         fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(Fernet.generate_key().decode())
-    return secret_file.read_text().strip()
+    return check_fernet_keys(f"the key file {secret_file}", secret_file.read_text().strip())
+
+
+def _keys(secret: str) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in check_fernet_keys("SIGNAL_SECRET_KEY", secret).split(",")])
 
 
 def encrypt_key(api_key: str, secret: str) -> str:
-    return Fernet(_fernet_key(secret)).encrypt(api_key.encode()).decode()
+    """Encrypted with the newest (first) key of the secret."""
+    return _keys(secret).encrypt(api_key.encode()).decode()
 
 
 def decrypt_key(token: str, secret: str) -> str:
+    """Decrypted with whichever key of the secret encrypted it."""
     try:
-        return Fernet(_fernet_key(secret)).decrypt(token.encode()).decode()
+        return _keys(secret).decrypt(token.encode()).decode()
     except InvalidToken as e:
-        raise ConfigError("SIGNAL_SECRET_KEY does not decrypt the stored API key (was it changed?)") from e
+        raise ConfigError(NOT_DECRYPTED) from e
+
+
+def reencrypt_key(token: str, secret: str) -> str:
+    """The same API key encrypted with the newest key (MultiFernet.rotate); ConfigError if no key decrypts it."""
+    try:
+        return _keys(secret).rotate(token.encode()).decode()
+    except InvalidToken as e:
+        raise ConfigError(NOT_DECRYPTED) from e
+
+
+def uses_newest_key(token: str, secret: str) -> bool:
+    try:
+        Fernet(secret.split(",", 1)[0].encode()).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def mask_key(api_key: str) -> str:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +20,10 @@ from sqlalchemy.exc import ArgumentError
 SENDGRID_API_US = "https://api.sendgrid.com"
 SENDGRID_API_EU = "https://api.eu.sendgrid.com"
 DEFAULT_HOME = ".signal-sendgrid"
+MIN_TOKEN_LENGTH = 32
+GENERATE_KEY = "signal-sendgrid generate-key"
+GENERATE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command
+SECRET_FIELDS = ("secret_key", "admin_token", "ingest_token", "metrics_token")
 
 
 class ConfigError(Exception):
@@ -30,13 +35,16 @@ class Settings:
     database_url: str | None  # None: the embedded PostgreSQL server in `home` (models.db.database_url)
     broker_url: str
     sendgrid_api_url: str
-    secret_key: str | None
+    secret_key: str | None  # SIGNAL_SECRET_KEY: Fernet keys, comma-separated, newest first (checked here)
     admin_token: str | None
     home: Path  # SIGNAL_HOME: the embedded server's data and the key file that goes with it
     retry_base_seconds: float = 2.0  # SIGNAL_RETRY_BASE_SECONDS: SendGrid outages back off from this ...
     retry_cap_seconds: float = 600.0  # SIGNAL_RETRY_CAP_SECONDS: ... to at most this, with full jitter,
     retry_window: timedelta = timedelta(hours=24)  # SIGNAL_RETRY_WINDOW_HOURS: then deliveries are failed
     hold_window: timedelta = timedelta(hours=24 * 7)  # SIGNAL_HOLD_WINDOW_HOURS: how long events wait for an identify
+    trusted_proxies: int = 0  # SIGNAL_TRUSTED_PROXIES: reverse proxies in front of `api` whose X-Forwarded-* to trust
+    ingest_token: str | None = None  # SIGNAL_INGEST_TOKEN: allows POST /v1/events only
+    metrics_token: str | None = None  # SIGNAL_METRICS_TOKEN: when set, /metrics requires it (or the admin token)
 
     @property
     def embedded_database(self) -> bool:
@@ -47,7 +55,7 @@ class Settings:
         shown = []
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in ("secret_key", "admin_token"):
+            if item.name in SECRET_FIELDS:
                 value = None if value is None else "***"
             elif item.name.endswith("_url") and value is not None:
                 value = hide_password(value)
@@ -103,14 +111,45 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url=database_url,
         broker_url=_check_url("BROKER_URL", broker_url, ("amqp", "amqps", "pyamqp", "memory")),
         sendgrid_api_url=_check_url("SENDGRID_API_URL", api_url, ("http", "https")),
-        secret_key=env.get("SIGNAL_SECRET_KEY") or None,
-        admin_token=env.get("SIGNAL_ADMIN_TOKEN") or None,
+        secret_key=check_fernet_keys("SIGNAL_SECRET_KEY", env.get("SIGNAL_SECRET_KEY") or None),
+        admin_token=_token(env, "SIGNAL_ADMIN_TOKEN"),
+        ingest_token=_token(env, "SIGNAL_INGEST_TOKEN"),
+        metrics_token=_token(env, "SIGNAL_METRICS_TOKEN"),
         home=Path(env.get("SIGNAL_HOME") or DEFAULT_HOME),
         retry_base_seconds=_number(env, "SIGNAL_RETRY_BASE_SECONDS", 2.0),
         retry_cap_seconds=_number(env, "SIGNAL_RETRY_CAP_SECONDS", 600.0),
         retry_window=timedelta(hours=_number(env, "SIGNAL_RETRY_WINDOW_HOURS", 24.0)),
         hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
+        trusted_proxies=_count(env, "SIGNAL_TRUSTED_PROXIES"),
     )
+
+
+def check_fernet_keys(name: str, value: str | None) -> str | None:
+    """Fernet keys separated by commas, newest first; anything else (a passphrase, an empty key file) is refused:
+    a passphrase stretched with a fixed salt is cheap to guess, and an empty one encrypts with nothing."""
+    if value is None:
+        return None
+    keys = [key.strip() for key in value.split(",")]
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            which = f"key {position} of {len(keys)}" if len(keys) > 1 else "it"
+            raise ConfigError(
+                f"{name} must be Fernet keys separated by commas, newest first, and {which} is not one "
+                f"(passphrases are not accepted): generate one with `{GENERATE_KEY}`"
+            ) from None
+    return ",".join(keys)
+
+
+def _token(env, name: str) -> str | None:
+    value = env.get(name) or None
+    if value is not None and len(value) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{name} must be at least {MIN_TOKEN_LENGTH} characters (it has {len(value)}): "
+            f"generate one with `{GENERATE_TOKEN}`"
+        )
+    return value
 
 
 def _number(env, name: str, default: float) -> float:
@@ -124,6 +163,13 @@ def _number(env, name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value!r}")
     return number
+
+
+def _count(env, name: str) -> int:
+    value = env.get(name) or "0"
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 or more), got {value!r}")
+    return int(value)
 
 
 def _with_driver(url: str) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from config.secrets import decrypt_key, encrypt_key, mask_key, redact
 from config.settings import SENDGRID_API_US, ConfigError, hide_password, load_settings
 
 KEY = "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+NEW, OLD = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
 def test_embedded_defaults_need_no_services():
@@ -67,11 +69,13 @@ def test_settings_repr_shows_no_secret():
     env = {
         "DATABASE_URL": "postgresql://signal:db-secret@db/signal",
         "BROKER_URL": "amqp://guest:broker-secret@rabbit:5672//",
-        "SIGNAL_SECRET_KEY": "the-fernet-secret",
-        "SIGNAL_ADMIN_TOKEN": "the-admin-token",
+        "SIGNAL_SECRET_KEY": f"{NEW},{OLD}",
+        "SIGNAL_ADMIN_TOKEN": "the-admin-token-" + "a" * 32,
+        "SIGNAL_INGEST_TOKEN": "the-ingest-token-" + "b" * 32,
+        "SIGNAL_METRICS_TOKEN": "the-metrics-token-" + "c" * 32,
     }
     shown = repr(load_settings(env))
-    for secret in ("db-secret", "broker-secret", "the-fernet-secret", "the-admin-token"):
+    for secret in ("db-secret", "broker-secret", NEW, OLD, "the-admin-token", "the-ingest-token", "the-metrics"):
         assert secret not in shown
     assert "db/signal" in shown and "rabbit:5672" in shown
 
@@ -84,9 +88,9 @@ def test_retry_and_hold_settings_are_read_once_with_the_settings():
 
 
 def test_keys_are_encrypted_masked_and_redacted():
-    token = encrypt_key(KEY, "a passphrase")
-    assert KEY not in token and decrypt_key(token, "a passphrase") == KEY
+    token = encrypt_key(KEY, NEW)
+    assert KEY not in token and decrypt_key(token, NEW) == KEY
     with pytest.raises(ConfigError, match="does not decrypt"):
-        decrypt_key(token, "another passphrase")
+        decrypt_key(token, OLD)
     assert mask_key(KEY) == "SG.…nopq"
     assert KEY not in redact(f"Bearer {KEY} failed")

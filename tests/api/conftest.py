@@ -23,7 +23,7 @@ from workers.ingest.inbox import Incoming, store_events
 from workers.ingest.wire import events_queue
 from workers.processing.process import process_events
 
-TOKEN = "test-admin-token-0123456789"
+TOKEN = "test-admin-token-0123456789-abcdefghij"  # SIGNAL_ADMIN_TOKEN: at least 32 characters
 # Every operation of the admin API (all of them require the bearer token).
 OPERATIONS = {
     ("POST", "/v1/admin/integration-catalog/sendgrid/install"),

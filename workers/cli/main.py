@@ -3,7 +3,7 @@
 This module is the entry point (`signal-sendgrid = "workers.cli.main:main"`): the group and its error handling.
 The commands are in modules by topic, each importing only `workers.cli.common`, never this module:
 `integrations` (install, integrations), `pipeline` (db upgrade, publish, ingest), `operations` (deliveries,
-stats, replay), `api` (the admin HTTP API), `dev` (demo, sandbox).
+stats, replay), `api` (the admin HTTP API), `secrets` (generate-key, rotate-keys), `dev` (demo, sandbox).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from workers.cli.dev import demo, sandbox_command
 from workers.cli.integrations import install, integrations
 from workers.cli.operations import deliveries, replay, stats
 from workers.cli.pipeline import db, ingest, publish
+from workers.cli.secrets import generate_key, rotate_keys_command
 
 
 class Main(click.Group):
@@ -39,6 +40,20 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
 
 
-COMMANDS = (db, install, integrations, publish, ingest, deliveries, stats, replay, sandbox_command, api_command, demo)
+COMMANDS = (
+    db,
+    install,
+    integrations,
+    publish,
+    ingest,
+    deliveries,
+    stats,
+    replay,
+    sandbox_command,
+    api_command,
+    demo,
+    generate_key,
+    rotate_keys_command,
+)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -28,7 +28,7 @@ class InstallError(Exception):
 
 @dataclass
 class InstallRequest:
-    api_key: str
+    api_key: str = field(repr=False)  # never in a repr or a traceback
     name: str = "SendGrid"
     default_list_id: str | None = None
     variant: str = "default"
