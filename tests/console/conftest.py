@@ -164,6 +164,17 @@ def wait_until(condition: Callable[[], object], timeout: float = 10, what: str =
         time.sleep(0.1)
 
 
+def click_and_wait(browser, element) -> None:
+    """Click (a submit button, a link) and wait for the page it loads: a click returns before that page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 15).until(staleness_of(page))
+
+
 @pytest.fixture
 def signed_in(browser, console_server: ConsoleServer):
     """The browser on the console's Overview, signed in through the login form."""

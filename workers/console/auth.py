@@ -67,7 +67,7 @@ def init_app(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session (at most SESSION_HOURS)
     )
     app.session_interface = ConsoleSessionInterface()
-    proxies = getattr(settings, "trusted_proxies", 0)
+    proxies = settings.trusted_proxies
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     csrf.init_app(app)
