@@ -96,6 +96,7 @@ class ConsoleHttp(requests.Session):
 
     def request(self, method, url, *args, **kwargs):  # noqa: ANN001 - requests' signature
         kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("allow_redirects", False)
         return super().request(method, self.server.url + url if url.startswith("/") else url, *args, **kwargs)
 
     def get(self, url, **kwargs):  # noqa: ANN001 - requests' signature
