@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: integrations, the event inbox, deliveries and their attempts, contacts, orders."""
+"""SQLAlchemy 2 models: integrations, the event inbox, deliveries and their attempts, contacts, orders, erasures."""
 
 from models.base import Base
 from models.contact import Contact, Identity, Order
@@ -10,6 +10,7 @@ from models.delivery import (
     ImportJob,
     ImportJobStatus,
 )
+from models.erasure import ErasedIdentifier, Erasure, ErasureStatus
 from models.event import Event, EventStatus
 from models.integration import Integration, IntegrationStatus
 
@@ -20,6 +21,9 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "ErasedIdentifier",
+    "Erasure",
+    "ErasureStatus",
     "Event",
     "EventStatus",
     "Identity",

@@ -28,6 +28,9 @@ class AttemptKind(enum.StrEnum):
     SUPPRESSION = "suppression"
     SCOPES = "scopes"
     LISTS = "lists"
+    CONTACT_SEARCH = "contact_search"  # erasure: finding the person's SendGrid contact
+    CONTACT_DELETE = "contact_delete"  # erasure: DELETE /v3/marketing/contacts?ids=...
+    DELETE_POLL = "delete_poll"  # erasure: following the deletion job
 
 
 def _partial(name: str, columns: list[str], where: str) -> Index:

@@ -10,6 +10,7 @@ import json
 
 from flask import Blueprint, Response, g, request
 
+from sandbox.deletion import MAX_DELETE_IDS
 from sandbox.fields import FieldError
 from sandbox.upsert import Rejection, check_size
 from sandbox.web import errors_response, get_state, json_response, requires
@@ -18,6 +19,7 @@ api = Blueprint("api", __name__, url_prefix="/v3")
 
 MC_READ = "marketing_campaigns.read"
 MAX_SEARCH_EMAILS = 100
+IDENTIFIER_TYPES = ("email", "phone_number_id", "external_id", "anonymous_id")
 
 
 @api.get("/scopes")
@@ -86,6 +88,37 @@ def search_emails() -> Response:
     if all("error" in item for item in result.values()):
         return errors_response(404, "no contacts found")
     return json_response({"result": result})
+
+
+@api.post("/marketing/contacts/search/identifiers/<identifier_type>")
+@requires(MC_READ)
+def search_identifiers(identifier_type: str) -> Response:
+    # SendGrid: {"identifiers": [...]} of one type (email, phone_number_id, external_id, anonymous_id).
+    if identifier_type not in IDENTIFIER_TYPES:
+        return errors_response(400, f"identifier type must be one of {', '.join(IDENTIFIER_TYPES)}")
+    body = request.get_json(force=True, silent=True)
+    values = body.get("identifiers") if isinstance(body, dict) else None
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        return errors_response(400, "identifiers must be a list of 1 to 100 values", field="identifiers")
+    if len(values) > MAX_SEARCH_EMAILS:
+        return errors_response(400, f"at most {MAX_SEARCH_EMAILS} identifiers per request", field="identifiers")
+    result = get_state().search_identifier(identifier_type, values)
+    if all("error" in item for item in result.values()):
+        return errors_response(404, "no contacts found")
+    return json_response({"result": result})
+
+
+@api.delete("/marketing/contacts")
+@requires("marketing_campaigns.delete")
+def delete_contacts() -> Response:
+    if request.args.get("delete_all_contacts") == "true":
+        return errors_response(400, "the sandbox does not delete all contacts", field="delete_all_contacts")
+    ids = [i.strip() for i in (request.args.get("ids") or "").split(",") if i.strip()]
+    if not ids:
+        return errors_response(400, "ids or delete_all_contacts is required", field="ids")
+    if len(ids) > MAX_DELETE_IDS:
+        return errors_response(400, f"at most {MAX_DELETE_IDS} ids per request", field="ids")
+    return json_response({"job_id": get_state().submit_delete(ids).id}, 202)
 
 
 @api.get("/marketing/lists")

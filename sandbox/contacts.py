@@ -63,6 +63,20 @@ class ContactStore:
         contact_id = self._index.get(("email", email.strip().lower()))
         return self._contacts.get(contact_id) if contact_id else None
 
+    def find_by_identifier(self, kind: str, value: str) -> Contact | None:
+        value = value.strip().lower() if kind == "email" else value.strip()
+        contact_id = self._index.get((kind, value))
+        return self._contacts.get(contact_id) if contact_id else None
+
+    def delete(self, contact_id: str) -> bool:
+        contact = self._contacts.pop(contact_id, None)
+        if contact is None:
+            return False
+        for key, value in contact.identifiers.items():
+            if self._index.get((key, value)) == contact_id:
+                del self._index[(key, value)]
+        return True
+
     def count_in_list(self, list_id: str) -> int:
         return sum(1 for c in self._contacts.values() if list_id in c.list_ids)
 

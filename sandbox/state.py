@@ -22,6 +22,7 @@ from sandbox import (
     DEFAULT_SCOPES,
 )
 from sandbox.contacts import ContactStore
+from sandbox.deletion import DeletionJob
 from sandbox.fields import RESERVED_FIELDS, CustomField, FieldRegistry
 from sandbox.jobs import Job
 from sandbox.limits import FaultDecision, Faults, RateInfo, RateLimiter, decide
@@ -203,6 +204,22 @@ class SandboxState:
                     {"contact": contact.to_sendgrid(self.fields)} if contact else {"error": "contact not found"}
                 )
             return result
+
+    def search_identifier(self, kind: str, values: list[str]) -> dict[str, dict]:
+        with self.lock:
+            result = {}
+            for value in values:
+                contact = self.contacts.find_by_identifier(kind, value)
+                result[value] = (
+                    {"contact": contact.to_sendgrid(self.fields)} if contact else {"error": "contact not found"}
+                )
+            return result
+
+    def submit_delete(self, contact_ids: list[str]) -> DeletionJob:
+        with self.lock:
+            job = DeletionJob(contact_ids, time.monotonic() + self.apply_delay)
+            self.jobs[job.id] = job  # type: ignore[assignment] - same interface as an import Job
+            return job
 
     def lists_json(self) -> list[dict]:
         with self.lock:

@@ -61,6 +61,7 @@ app.conf.update(
     beat_schedule={
         "poll-imports": {"task": "signal.poll_imports", "schedule": 2.0},
         "sweep": {"task": "signal.sweep", "schedule": 5.0},
+        "retention": {"task": "signal.retention", "schedule": 60.0},
     },
 )
 

@@ -26,6 +26,9 @@ from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
 from workers.integrations.status import client_for
 from workers.processing.process import process_events
+from workers.privacy.hashing import bind as bind_hasher
+from workers.privacy.remote import drive_erasure, run_erasure
+from workers.privacy.retention import apply_retention, overdue_erasures
 from workers.processing.sweep import sweep
 from workers.sendgrid.client import SendGridClient
 
@@ -51,6 +54,7 @@ def use(bound_sessions: sessionmaker[Session], bound_settings: Settings) -> None
     """Run the tasks of this process on these (the demo: its own embedded database and settings)."""
     _bound.update(sessions=bound_sessions, settings=bound_settings)
 
+    bind_hasher(bound_settings)  # processing recognises erased people with this secret
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
@@ -90,6 +94,11 @@ def trigger_flush(integration_ids: Iterable[int]) -> None:
 
 
 def after_commit(session: Session, trigger: Callable[[], None]) -> None:
+def trigger_erasure(erasure_id: int) -> None:
+    """Ask the pool to run an erasure (eager mode: runs it here, waiting for SendGrid)."""
+    run_erasure_task.delay(erasure_id)
+
+
     """Send `trigger` once the session's transaction has committed; never if it rolls back."""
     session.info.setdefault("after_commit", []).append(trigger)
 
@@ -158,3 +167,26 @@ def sweep_task(self: DatabaseTask) -> None:
             "have released them: please report this)",
             found.released_held,
         )
+
+
+@app.task(name="signal.run_erasure", bind=True, base=DatabaseTask, max_retries=None)
+def run_erasure_task(self: DatabaseTask, erasure_id: int) -> None:
+    """Forget a person here and in SendGrid (workers/privacy); retried after the delay SendGrid's answers ask for."""
+    delay = run_erasure(sessions(), erasure_id, self.client_for, settings())
+    if delay is None:
+        return
+    if self.request.is_eager:  # no broker to hold a countdown: this process waits (the beat resumes a timeout)
+        drive_erasure(sessions(), erasure_id, self.client_for, settings())
+        return
+    raise self.retry(countdown=delay)
+
+
+@app.task(name="signal.retention", bind=True, base=DatabaseTask)
+def retention_task(self: DatabaseTask) -> dict:
+    """Strip payloads, patches and error texts older than SIGNAL_RETENTION_DAYS; resume overdue erasures."""
+    removed = apply_retention(sessions(), settings().retention)
+    with self.transaction() as session:
+        overdue = overdue_erasures(session)
+    for erasure_id in overdue:
+        trigger_erasure(erasure_id)
+    return removed

@@ -1,7 +1,8 @@
 """The admin HTTP API (flask-smorest): install, integrations, Live Events, replay, stats, and event intake.
 
 Every route under /v1/admin/ and /v1/events needs `Authorization: Bearer $SIGNAL_ADMIN_TOKEN`; the OpenAPI
-document (/openapi.json) and the docs page (/docs) do not. One database transaction per request.
+document (/openapi.json) and the docs page (/docs) do not. POST /v1/events also takes $SIGNAL_INGEST_TOKEN.
+/metrics (Prometheus, `metrics`) is open unless SIGNAL_METRICS_TOKEN is set. One database transaction per request.
 
 This module builds the app: configuration, the OpenAPI setup, authentication, error handlers and the docs page.
 The routes are in `integrations`, `deliveries`, `stats` and `intake`, all on the blueprint of `blueprint`.
@@ -14,7 +15,7 @@ import html
 
 from flask import Flask, Response, current_app, request
 from flask_smorest import Api, abort
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import ConfigError, Settings, hide_password, load_settings
@@ -22,33 +23,48 @@ from models.db import database_url, engine_for, session_factory
 from workers.admin import schemas
 from workers.admin.blueprint import MAX_EVENTS_BODY, ApiState, blp, state
 from workers.admin.events import EventPublisher
+from workers.admin.metrics import register as register_metrics
 from workers.console.pages import register as register_console
 
 # isort: off
 # Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
-from workers.admin import integrations, deliveries, stats, intake  # noqa: F401
+from workers.admin import integrations, deliveries, stats, intake, privacy  # noqa: F401
 # isort: on
 
 TITLE = "signal-sendgrid admin API"
 PROTECTED = ("/v1/admin/", "/v1/events")
+INGEST_PATH = "/v1/events"
+
+
+def _bearer() -> bytes | None:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip().encode("utf-8", "surrogateescape") if scheme.lower() == "bearer" else None
+
+
+def _matches(given: bytes | None, expected: str | None) -> bool:
+    return given is not None and expected is not None and hmac.compare_digest(given, expected.encode())
 
 
 def check_token() -> None:
-    """Bearer authentication of the protected routes, compared in constant time."""
+    """Bearer authentication of the protected routes, compared in constant time: the admin token allows every
+    route, SIGNAL_INGEST_TOKEN only POST /v1/events (event producers need not hold the key to installs)."""
     if not request.path.startswith(PROTECTED):
         return
-    expected = state().settings.admin_token
-    if not expected:
+    settings = state().settings
+    if not settings.admin_token:
         abort(503, message="SIGNAL_ADMIN_TOKEN is not configured on this server: the admin API is disabled")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode("utf-8", "surrogateescape"), expected.encode()
-    ):
-        abort(
-            401,
-            message="a valid `Authorization: Bearer <SIGNAL_ADMIN_TOKEN>` header is required",
-            headers={"WWW-Authenticate": 'Bearer realm="signal-sendgrid"'},
-        )
+    given = _bearer()
+    if _matches(given, settings.admin_token):
+        return
+    if _matches(given, settings.ingest_token):
+        if request.method == "POST" and request.path == INGEST_PATH:
+            return
+        abort(403, message=f"SIGNAL_INGEST_TOKEN only allows POST {INGEST_PATH}; this route needs the admin token")
+    abort(
+        401,
+        message="a valid `Authorization: Bearer <SIGNAL_ADMIN_TOKEN>` header is required",
+        headers={"WWW-Authenticate": 'Bearer realm="signal-sendgrid"'},
+    )
 
 
 def database_unavailable(error: OperationalError):
@@ -61,6 +77,12 @@ def database_unavailable(error: OperationalError):
     }, 503
 
 
+def out_of_range(error: DataError):
+    """A value the database cannot hold (an id beyond bigint, ...): the request's fault, answered 400."""
+    reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "invalid"
+    return {"code": 400, "status": "Bad Request", "message": f"a value in the request is out of range ({reason})"}, 400
+
+
 def misconfigured(error: ConfigError):
     return {"code": 503, "status": "Service Unavailable", "message": f"server configuration: {error}"}, 503
 
@@ -71,6 +93,8 @@ def docs_page() -> Response:
     items = []
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
+            if method == "parameters":  # a path's own parameters (/v1/admin/integrations/{integration_id})
+                continue
             items.append(
                 f"<h3><code>{method.upper()} {html.escape(path)}</code></h3>"
                 f"<p><b>{html.escape(op.get('summary', ''))}</b></p>"
@@ -89,7 +113,7 @@ def docs_page() -> Response:
 
 def create_app(settings: Settings | None = None, sessions: sessionmaker[Session] | None = None) -> Flask:
     settings = settings or load_settings()
-    app = Flask("signal-sendgrid-api")
+    app = Flask("signal-sendgrid-api", static_folder=None)  # no /static from the working directory
     app.config.update(
         API_TITLE=TITLE,
         API_VERSION="1",
@@ -117,6 +141,8 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.before_request(check_token)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(ConfigError, misconfigured)
+    app.register_error_handler(DataError, out_of_range)
     app.add_url_rule("/docs", "docs", docs_page)
+    register_metrics(app)
     register_console(app)
     return app

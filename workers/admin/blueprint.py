@@ -34,6 +34,8 @@ class Parser(FlaskParser):
             return super()._raw_load_json(req)
         except RecursionError:
             abort(400, message="the body is nested too deeply", errors={"json": ["Invalid JSON body."]})
+        except ValueError as e:  # not a JSONDecodeError: an integer beyond Python's 4300 digits
+            abort(400, message=f"the body is not valid JSON: {e}", errors={"json": ["Invalid JSON body."]})
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):  # noqa: ANN001 - webargs hook
         abort(400, message="the body is not valid JSON", errors={"json": ["Invalid JSON body."]})

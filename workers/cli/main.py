@@ -19,6 +19,7 @@ from workers.cli.dev import demo, sandbox_command
 from workers.cli.integrations import install, integrations
 from workers.cli.operations import deliveries, replay, stats
 from workers.cli.pipeline import db, ingest, publish
+from workers.cli.privacy import erasures, forget
 from workers.cli.secrets import generate_key, rotate_keys_command
 
 
@@ -53,6 +54,8 @@ COMMANDS = (
     api_command,
     demo,
     generate_key,
+    forget,
+    erasures,
     rotate_keys_command,
 )
 for _command in COMMANDS:

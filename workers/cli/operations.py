@@ -38,17 +38,21 @@ def deliveries(status: str | None, limit: int, as_json: bool) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 def stats(as_json: bool) -> None:
-    """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped."""
+    """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped; and
+    the storage each table takes."""
     from workers.admin.reports import stats as compute
+    from workers.privacy.retention import table_sizes
 
     ready_settings()
     with session_scope() as session:
         counts = compute(session)
+        sizes = table_sizes(session)  # bytes per table, indexes and TOAST included
     if as_json:
-        click.echo(json.dumps(counts, indent=2))
+        click.echo(json.dumps({**counts, "storage_bytes": sizes}, indent=2))
         return
     for group, values in counts.items():
         click.echo(group + ": " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    click.echo("storage: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items()))
 
 
 class IsoTime(click.ParamType):

@@ -20,6 +20,7 @@ from mapping import MappedEvent, MappingConfig, Status, map_event
 from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, bulk
 from models.base import has_status, utcnow
 from models.db import among
+from workers.privacy.guard import drop_erased, erased_events, hold_shared
 from workers.processing.batch import DEFAULT_CONFIG, Batch, Item, visitor_keys
 from workers.processing.decide import decide_all
 from workers.processing.poison import MAX_PROCESS_ATTEMPTS, claim_attempt
@@ -75,6 +76,7 @@ def process_one_by_one(sessions: sessionmaker[Session], event_ids: list[int]) ->
 
 def process_claimed(session: Session, ids: list[int]) -> set[int]:
     """Process events whose attempt was just counted."""
+    hold_shared(session)  # an erasure and this batch never interleave (workers/privacy/guard.py)
     # Rows, not ORM objects: processing reads these five columns and writes events back in bulk.
     query = (
         select(Event.id, Event.message_id, Event.payload, Event.received_at, Event.process_attempts)
@@ -86,6 +88,10 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
         return set()
     batch = Batch(session)
     checked = {e.id: map_event(e.payload, DEFAULT_CONFIG, e.received_at or utcnow()) for e in events}
+    if dropped := erased_events(session, events, checked):  # an erased person's events from before the erasure
+        drop_erased(session, [e for e in events if e.id in dropped], checked, batch.integrations)
+        events = [e for e in events if e.id not in dropped]
+        checked = {i: m for i, m in checked.items() if i not in dropped}
     batch.load_links({k for m in checked.values() for k in visitor_keys(m.user_id, m.anonymous_id)})
     batch.lock_identities(checked.values())
 
@@ -171,6 +177,7 @@ def release_linked_held(session: Session, older_than: timedelta, limit: int = 10
     """The sweep's backstop for the identity locks: held deliveries older than `older_than` whose visitor is
     linked to an email now, released like an identify releases them. With the locks there are none (a held
     delivery and the link that releases it cannot miss each other); returns (released, integrations touched)."""
+    hold_shared(session)
     before = utcnow() - older_than
     keys: set[tuple[str, str]] = set()
     for kind, column in (("user", Delivery.user_id), ("anonymous", Delivery.anonymous_id)):

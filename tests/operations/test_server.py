@@ -1,0 +1,118 @@
+"""`signal-sendgrid api` as operators run it (the real command, waitress, on PostgreSQL and RabbitMQ): half-sent
+requests hold connections, not threads, and never the server; no /static; malformed bodies answer 4xx with a
+reason, never 500."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.api.conftest import TOKEN
+from tests.fixtures.processes import BIN, wait_for
+
+pytestmark = pytest.mark.integration
+
+THREADS = 4
+BIG = "9" * 5000  # beyond Python's 4300-digit limit for int(str)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def server(processes, service_env) -> Iterator[tuple[str, int]]:
+    """The API on a free port with THREADS threads and a 3 s channel timeout; its URL and pid."""
+    port = free_port()
+    processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN}
+    command = [str(BIN / "signal-sendgrid"), "api", "--port", str(port), "--threads", str(THREADS)]
+    proc = processes.start("api", *command, "--channel-timeout", "3")
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: answers(base + "/openapi.json"), timeout=30, what="the API to answer")
+    yield base, proc.pid
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def closed(sock: socket.socket) -> bool:
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_two_hundred_half_sent_requests_hold_neither_the_server_nor_its_threads(server):
+    base, pid = server
+    port = int(base.rsplit(":", 1)[1])
+    threads_before = threads_of(pid)
+    held = []
+    try:
+        for n in range(200):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nX-Slow-" + str(n).encode())
+            held.append(sock)
+        time.sleep(0.5)
+        started = time.monotonic()
+        answer = requests.get(base + "/openapi.json", timeout=5)
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 200 and elapsed < 2, elapsed
+        assert threads_of(pid) <= threads_before + 1  # no thread per connection
+        # The channel timeout (3 s here, 30 s by default) closes them: the server ends what clients leave open.
+        wait_for(lambda: all(closed(sock) for sock in held), timeout=10, what="the channel timeout to close them")
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_nothing_is_served_from_the_working_directory(server):
+    base, _ = server
+    for path in ("/static/", "/static/README.md", "/static/pyproject.toml", "/static/../README.md"):
+        assert requests.get(base + path, timeout=5).status_code == 404, path
+    assert requests.get(base + "/console/static/console/console.css", timeout=5).status_code == 200
+
+
+MALFORMED = [
+    ("POST", "/v1/events", '{"messageId":"m1","type":"identify","traits":{"n":' + BIG + "}}"),
+    ("POST", "/v1/admin/deliveries/replay", '{"delivery_ids":[' + BIG + "]}"),
+    ("POST", "/v1/admin/integration-catalog/sendgrid/install", '{"name":"x","config":{"api_key":' + BIG + "}}"),
+    ("PATCH", "/v1/admin/integrations/99999999999999999999", "{}"),
+    ("POST", "/v1/admin/integrations/99999999999999999999/disable", None),
+    ("DELETE", "/v1/admin/integrations/99999999999999999999", None),
+    ("GET", f"/v1/admin/deliveries?integration_id={BIG}", None),
+    ("POST", "/v1/events", b"\xff\xfe\x00{"),
+    ("POST", "/v1/events", "[" * 50_000),
+    ("POST", "/v1/events", "1e999999"),
+    ("POST", "/v1/admin/deliveries/replay", '{"delivery_ids": "all"}'),
+]
+
+
+def test_malformed_requests_answer_4xx_with_a_reason_and_a_body_beyond_the_limit_413(server):
+    base, _ = server
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    body = b'{"batch": [' + b'{"messageId": "x"},' * 200_000 + b"{}]}"
+    assert requests.post(base + "/v1/events", data=body, headers=headers, timeout=30).status_code == 413
+    wrong = []
+    for method, path, body in MALFORMED:
+        answer = requests.request(method, base + path, data=body, headers=headers, timeout=10)
+        if not (400 <= answer.status_code < 500 and answer.json().get("message")):
+            wrong.append((method, path[:60], answer.status_code, answer.text[:200]))
+    assert wrong == []

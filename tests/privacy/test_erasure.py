@@ -1,0 +1,74 @@
+"""Erasure through the pipeline's plain functions on PostgreSQL and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Contact, Delivery, DeliveryStatus, Erasure, ErasureStatus, Event, Identity, Order
+from tests.factories import event, identify
+from tests.privacy.conftest import deliver, erase, pg_dump, store
+
+pytestmark = pytest.mark.integration
+
+EMAIL, USER, ANON = "erin.erased@example.com", "user-erin-77", "anon-erin-77"
+
+
+def erin_history() -> list[dict]:
+    return [
+        event("page", 1, anonymousId=ANON, properties={"url": "https://shop.example/erin"}),
+        identify(EMAIL, USER, 2, first_name="Erin") | {"anonymousId": ANON},
+        event("track", 3, userId=USER, event="Order Completed", properties={"order_id": "erin-o-1", "revenue": 12.5}),
+    ]
+
+
+def test_forget_by_user_id_removes_the_person_here_and_in_sendgrid(db, sandbox, integration, hashing_settings, pg_url):
+    deliver(db, sandbox, store(db, *erin_history(), identify("other@example.com", "user-other", 2)))
+    assert sandbox.contact(EMAIL) is not None
+
+    erasure_id = erase(db, sandbox, hashing_settings, user_id=USER)
+
+    assert sandbox.contact(EMAIL) is None
+    assert sandbox.contact("other@example.com") is not None  # nobody else
+    with db() as session:
+        erasure = session.get(Erasure, erasure_id)
+        assert erasure.status == ErasureStatus.COMPLETED
+        assert erasure.pending_secret is None
+        assert erasure.removed["contacts"] == 1 and erasure.removed["orders"] == 1
+        assert erasure.removed["identities"] == 2  # userId and anonymousId links
+        assert erasure.removed["events"] == 3 and erasure.removed["deliveries"] == 3
+        outcome = erasure.sendgrid[str(integration.id)]
+        assert outcome["outcome"] == "deleted" and outcome["deleted"] == 1 and len(outcome["job_ids"]) == 1
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1
+        assert session.scalar(select(func.count()).select_from(Order)) == 0
+        assert session.scalar(select(func.count()).where(Identity.value == USER)) == 0
+        assert session.scalar(select(func.count()).where(Delivery.reason == "erased")) == 3
+    dump = pg_dump(pg_url)
+    for trace in (EMAIL, USER, ANON, "erin-o-1", "Erin"):
+        assert trace not in dump, trace
+    assert "other@example.com" in dump
+
+
+def test_events_from_before_the_erasure_are_dropped_later_ones_start_afresh(db, sandbox, integration, hashing_settings):
+    from models.base import utcnow
+
+    deliver(db, sandbox, store(db, identify(EMAIL, USER, 2, first_name="Erin")))
+    stored = store(db, event("page", 4, userId=USER))  # stored, not processed yet: redacted by the erasure
+    erase(db, sandbox, hashing_settings, email=EMAIL)
+    # Still in the queue at the erasure (stored after it), but they happened before it: dropped when processed.
+    queued = store(db, event("page", 5, userId=USER), identify(EMAIL, USER, 6, first_name="Erin"))
+    fresh = identify(EMAIL, USER, 0, first_name="Erin again") | {
+        "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
+        "context": {"consent": {"marketing": True}},
+    }
+    deliver(db, sandbox, stored + queued + store(db, fresh))
+    with db() as session:
+        rows = session.execute(
+            select(Delivery.status, Delivery.reason, Delivery.email).where(Delivery.event_id.in_(queued))
+        )
+        assert set(rows) == {(DeliveryStatus.SKIPPED, "erased", None)}
+        events = select(Event.status, Event.reason, Event.payload).where(Event.id.in_(stored + queued))
+        assert [tuple(e) for e in session.execute(events)] == [("processed", "erased", None)] * 3
+        contact = session.scalars(select(Contact).where(Contact.email == EMAIL)).one()  # a new contact
+        assert contact.fields["first_name"][0] == "Erin again"
+    assert sandbox.contact(EMAIL)["first_name"] == "Erin again"

@@ -1,0 +1,90 @@
+"""`signal-sendgrid forget` (erase a person here and in SendGrid) and `erasures` (what erasures did)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from workers.cli.common import ready_settings
+
+
+@click.command()
+@click.option("--email", help="The person's email.")
+@click.option("--user-id", help="The person's userId (resolved to their email through the identity links).")
+@click.option("--queue", is_flag=True, help="Queue it for the workers and return at once (default: run it here).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for SendGrid when run here.")
+@click.option("--json", "as_json", is_flag=True)
+def forget(email: str | None, user_id: str | None, queue: bool, timeout: float, as_json: bool) -> None:
+    """Forget a person: remove them here, delete their SendGrid contact in every integration (docs/privacy.md)."""
+    from models.db import session_factory
+    from workers.integrations.status import client_for
+    from workers.privacy.erasure import ErasureError, Subject, request_erasure
+    from workers.privacy.remote import drive_erasure
+    from workers.tasks import after_commit, trigger_erasure
+
+    try:
+        subject = Subject.of(email, user_id)
+    except ErasureError as e:
+        raise click.UsageError(str(e)) from e
+    settings = ready_settings()
+    sessions = session_factory()
+    with sessions.begin() as session:
+        erasure = request_erasure(session, settings, subject)
+        erasure_id = erasure.id
+        if queue:
+            after_commit(session, lambda: trigger_erasure(erasure_id))
+    if queue:
+        click.echo(f"erasure {erasure_id} queued: `signal-sendgrid erasures {erasure_id}` shows its progress")
+        return
+    drive_erasure(sessions, erasure_id, lambda i: client_for(i, settings), settings, timeout)
+    show(sessions, erasure_id, as_json)
+
+
+@click.command()
+@click.argument("erasure_id", type=int, required=False)
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def erasures(erasure_id: int | None, limit: int, as_json: bool) -> None:
+    """The newest erasures, or one in full: status, rows removed per table, what SendGrid did."""
+    from sqlalchemy import select
+
+    from models import Erasure
+    from models.db import session_factory
+    from workers.privacy.report import erasure_summary
+
+    ready_settings()
+    sessions = session_factory()
+    if erasure_id is not None:
+        show(sessions, erasure_id, as_json)
+        return
+    with sessions() as session:
+        rows = [erasure_summary(e) for e in session.scalars(select(Erasure).order_by(Erasure.id.desc()).limit(limit))]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for r in rows:
+        removed = ", ".join(f"{k} {v}" for k, v in r["removed"].items()) or "-"
+        click.echo(f"{r['id']:>6}  {r['requested_at']:%Y-%m-%d %H:%M:%S}  {r['status']:<10}  {removed}")
+
+
+def show(sessions, erasure_id: int, as_json: bool) -> None:  # noqa: ANN001 - a sessionmaker
+    from models import Erasure
+    from workers.privacy.report import erasure_summary
+
+    with sessions() as session:
+        erasure = session.get(Erasure, erasure_id)
+        if erasure is None:
+            raise click.ClickException(f"no erasure {erasure_id}")
+        summary = erasure_summary(erasure)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(f"erasure {summary['id']}: {summary['status']} (requested {summary['requested_at']:%Y-%m-%d %H:%M:%S})")
+    click.echo("removed here: " + (", ".join(f"{k} {v}" for k, v in summary["removed"].items()) or "nothing yet"))
+    for s in summary["sendgrid"]:
+        jobs = ", ".join(s["job_ids"]) or "no job"
+        line = f"integration {s['integration_id']}: {s['outcome'] or s['step']}, {s['deleted']} deleted ({jobs})"
+        click.echo(line + (f"; {s['error']}" if s["error"] else ""))
+    if summary["error"]:
+        click.echo(f"last problem: {summary['error']}")
