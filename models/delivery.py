@@ -37,19 +37,35 @@ def _partial(name: str, columns: list[str], where: str) -> Index:
     return Index(name, *columns, postgresql_where=text(where))
 
 
+def _live(name: str, *columns: str, include: tuple[str, ...]) -> Index:
+    return Index(f"ix_deliveries_{name}", *columns, postgresql_include=list(include))
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     # Partial indexes, each on the one status it serves: a delivery changes status two or three times, and
     # an index on `status` itself would take a new entry at every change. Queries on them name the status
     # with models.base.has_status, so that prepared plans can match the predicate.
     __table_args__ = (
-        UniqueConstraint("integration_id", "event_id", name="uq_deliveries_integration_event"),
+        # Event first: the unique index also finds an event's deliveries (Live Events' search, the detail page).
+        UniqueConstraint("event_id", "integration_id", name="uq_deliveries_event_integration"),
         _partial("ix_deliveries_queued", ["integration_id", "id"], "status = 'queued'"),  # the flush
         _partial("ix_deliveries_sent_job", ["job_id"], "status = 'sent'"),  # settling an import job
         _partial("ix_deliveries_held_user", ["user_id"], "status = 'held'"),  # released by an identify
         _partial("ix_deliveries_held_anonymous", ["anonymous_id"], "status = 'held'"),
         _partial("ix_deliveries_held_created", ["created_at"], "status = 'held'"),  # expiry of the hold
         _partial("ix_deliveries_failed", ["id"], "status IN ('failed', 'import_errored')"),  # replay
+        # Live Events (workers.console.timeline), newest first by (created_at, id): one index per filter it leads
+        # with, each carrying the other filtered columns, so that any combination of filters is an index-only
+        # scan of one of them. These are full indexes: a status change already writes an entry in every full
+        # index (status is in the partial indexes' predicates, so that update is never HOT), and one of these
+        # costs what a partial index per status would; an update that keeps the status stays HOT.
+        _live("created", "created_at", "id", include=("status", "kind", "integration_id")),
+        _live("status_created", "status", "created_at", "id", include=("kind", "integration_id")),
+        _live("kind_created", "kind", "created_at", "id", include=("status", "integration_id")),
+        _live("integration_created", "integration_id", "created_at", "id", include=("status", "kind")),
+        # Search by email, exact or prefix (LIKE 'prefix%' needs the pattern operators outside the C collation).
+        Index("ix_deliveries_email", "email", postgresql_ops={"email": "text_pattern_ops"}),
     )
 
     id: Mapped[pk]

@@ -21,7 +21,11 @@ class EventStatus(enum.StrEnum):
 class Event(Base):
     __tablename__ = "events"
     # Only received events are looked up by status (the sweep); processed ones, nearly all, are not indexed.
-    __table_args__ = (Index("ix_events_received", "id", postgresql_where=text("status = 'received'")),)
+    __table_args__ = (
+        Index("ix_events_received", "id", postgresql_where=text("status = 'received'")),
+        # Live Events: events rejected (or set aside) at processing, newest first; they have no delivery.
+        Index("ix_events_rejected", "processed_at", "id", postgresql_where=text("status IN ('rejected', 'failed')")),
+    )
 
     id: Mapped[pk]
     message_id: Mapped[str] = mapped_column(String(200), unique=True)

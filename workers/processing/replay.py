@@ -11,10 +11,11 @@ own decision code, as a batch.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mapping import MappingConfig, map_event
@@ -34,6 +35,11 @@ class ReplayFilter:
     integration_id: int | None = None
     event_type: str | None = None
     message_ids: list[str] = field(default_factory=list)
+    # The console's filters (Live Events' time is when a delivery was decided, its search an email prefix).
+    created_since: datetime | None = None
+    created_until: datetime | None = None
+    email_prefix: str | None = None
+    delivery_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +47,7 @@ class ReplayResult:
     matched: int = 0
     requeued: int = 0
     integrations: set[int] = field(default_factory=set)
+    not_requeued: Counter[str] = field(default_factory=Counter)  # why a matched delivery stayed where it was
 
 
 def matching(flt: ReplayFilter):
@@ -60,7 +67,21 @@ def matching(flt: ReplayFilter):
         query = query.where(or_(Event.type == flt.event_type, Delivery.kind == flt.event_type))
     if flt.message_ids:
         query = query.where(Event.message_id.in_(flt.message_ids))
+    if flt.created_since:
+        query = query.where(Delivery.created_at >= flt.created_since)
+    if flt.created_until:
+        query = query.where(Delivery.created_at < flt.created_until)
+    if flt.email_prefix:
+        escaped = flt.email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Delivery.email.like(escaped + "%", escape="\\"))
+    if flt.delivery_ids:
+        query = query.where(Delivery.id.in_(flt.delivery_ids))
     return query.order_by(Delivery.id)
+
+
+def count_matching(session: Session, flt: ReplayFilter) -> int:
+    """A dry run's count: the deliveries a replay with this filter would take, without locking them."""
+    return session.scalar(select(func.count()).select_from(matching(flt).order_by(None).subquery())) or 0
 
 
 def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, dry_run: bool = False) -> ReplayResult:
@@ -75,6 +96,7 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
     for delivery, event in rows:
         integration, config = by_id.get(delivery.integration_id), batch.configs.get(delivery.integration_id)
         if integration is None or not isinstance(config, MappingConfig):
+            result.not_requeued["integration disabled, deleted or with an invalid mapping config"] += 1
             continue
         if remap or delivery.patch is None or delivery.email is None:
             mapped = map_event(event.payload, config, event.received_at or utcnow())
@@ -99,4 +121,6 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
             delivery.job_id, delivery.next_attempt_at = None, None
             result.requeued += 1
             result.integrations.add(delivery.integration_id)
+        else:
+            result.not_requeued[f"decided again: {delivery.status.value} ({delivery.reason or 'no reason'})"] += 1
     return result
