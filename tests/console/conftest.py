@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -194,11 +195,11 @@ def screenshot(browser) -> Callable[[str], Path]:
 
     def take(name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(1280, max(600, min(int(height) + 20, 4000)))
+        size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}
+        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
         path = SCREENSHOTS / f"{name}.png"
-        assert browser.save_screenshot(str(path)), f"could not save {path}"
-        browser.set_window_size(1280, 900)
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     return take

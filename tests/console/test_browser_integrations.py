@@ -37,7 +37,6 @@ def click(browser, element_id: str) -> None:
 
 def test_install_from_the_library_and_manage_the_integration(signed_in, console_server, screenshot):
     browser, sandbox = signed_in, console_server.sandbox
-    screenshot("overview")
     browser.find_element(By.LINK_TEXT, "Integrations").click()
     assert "No integration is installed yet" in browser.page_source
     browser.find_element(By.LINK_TEXT, "Integration Library").click()
@@ -110,3 +109,13 @@ def test_install_from_the_library_and_manage_the_integration(signed_in, console_
     rows = browser.find_elements(By.CSS_SELECTOR, "#installed tbody tr")
     assert len(rows) == 1
     screenshot("integrations")
+
+
+def test_overview(signed_in, console_server, db, screenshot):
+    from tests.console.test_overview import seed
+
+    seed(db)
+    signed_in.get(console_server.url + "/")
+    assert "1 · 3 · 1" in signed_in.find_element(By.ID, "backlog").text
+    assert len(signed_in.find_elements(By.CSS_SELECTOR, "svg.chart rect")) > 5
+    screenshot("overview")

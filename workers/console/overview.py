@@ -1,12 +1,47 @@
-"""Overview (`/`): the pipeline at a glance."""
+"""Overview (`/`): the pipeline at a glance. Deliveries per minute by outcome over the last hour (one-minute
+bars) and the last day (15-minute bars), the backlog, the failure rate, the p95 latency from receipt to SendGrid's
+answer, and the oldest waiting item. The page refreshes itself every 30 s (a meta refresh: no script)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from flask import render_template
 
+from workers.admin.blueprint import transaction
+from workers.console import pipeline
 from workers.console.blueprint import console
+from workers.console.chart import COLORS, stacked_bars
+
+HOUR = (timedelta(hours=1), 60)  # span, bucket seconds
+DAY = (timedelta(days=1), 15 * 60)
+
+
+def chart_for(window: pipeline.Window, span: timedelta, now: datetime):
+    buckets = int(span.total_seconds()) // window.bucket_seconds
+    start = now - timedelta(seconds=(buckets - 1) * window.bucket_seconds)
+    return stacked_bars(window.counts, start, buckets, window.bucket_seconds, pipeline.OUTCOMES)
 
 
 @console.get("/")
 def overview():
-    return render_template("console/overview.html")
+    now = datetime.now(UTC)
+    with transaction() as session:
+        hour = pipeline.window(session, now, *HOUR)
+        day = pipeline.window(session, now, *DAY)
+        backlog = pipeline.backlog(session)
+        p95, sample = pipeline.p95_latency_ms(session, now - HOUR[0])
+    return render_template(
+        "console/overview.html",
+        now=now,
+        hour=hour,
+        day=day,
+        hour_chart=chart_for(hour, HOUR[0], now),
+        day_chart=chart_for(day, DAY[0], now),
+        backlog=backlog,
+        cap=pipeline.BACKLOG_CAP,
+        p95=p95,
+        sample=sample,
+        colors=COLORS,
+        outcomes=pipeline.OUTCOMES,
+    )
