@@ -16,6 +16,9 @@ class IntegrationStatus(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"  # a configuration error (unknown list, ...) that a person must fix
     AUTH_FAILED = "auth_failed"  # SendGrid answered 401/403; deliveries wait for `integrations update-key`
+    DISABLED = "disabled"  # switched off by a person: no deliveries are made for it, queued ones wait
+    KEY_UNREADABLE = "key_unreadable"  # the workers' SIGNAL_SECRET_KEY does not decrypt the stored key
+    CONFIG_INVALID = "config_invalid"  # the stored mapping config does not load; deliveries fail until fixed
 
 
 class Integration(Base):

@@ -24,6 +24,7 @@ from models.db import get_engine, session_factory
 from workers.celery import app, triggers_waiting
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
+from workers.integrations.lifecycle import recheck_all
 from workers.integrations.status import client_for
 from workers.processing.process import process_events
 from workers.privacy.hashing import bind as bind_hasher
@@ -158,6 +159,8 @@ def task_queue_backlog() -> bool:
 def sweep_task(self: DatabaseTask) -> None:
     """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
     with self.transaction() as session:
+        # Key and config problems as this worker meets them (key_unreadable, config_invalid), cleared when fixed.
+        recheck_all(session, settings())  # before the sweep, which then flushes the ones active again
         found = sweep(session, find_lost_triggers=not task_queue_backlog())
         after_commit(session, lambda: trigger_processing(found.events_to_process, fresh=False))
         after_commit(session, lambda: trigger_flush(found.integrations_to_flush))

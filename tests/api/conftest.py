@@ -32,6 +32,10 @@ OPERATIONS = {
     ("POST", "/v1/admin/deliveries/replay"),
     ("GET", "/v1/admin/stats"),
     ("POST", "/v1/events"),
+    ("PATCH", "/v1/admin/integrations/{integration_id}"),
+    ("DELETE", "/v1/admin/integrations/{integration_id}"),
+    ("POST", "/v1/admin/integrations/{integration_id}/disable"),
+    ("POST", "/v1/admin/integrations/{integration_id}/enable"),
 }
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 
@@ -128,7 +132,7 @@ def queued_messages(broker_url: str) -> list:
 def install_two(api, sandbox) -> tuple[int, int]:
     ids = []
     for name in ("SendGrid", "SendGrid EU team"):
-        body = json.loads(seed_body(sandbox.key, sandbox.list_id)) | {"name": name}
+        body = json.loads(seed_body(sandbox.key, sandbox.list_id)) | {"name": name, "force": True}
         answer = api.post(INSTALL, json=body)
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])

@@ -60,7 +60,8 @@ class InstallConfigSchema(StrictSchema):
         keys=text(100),
         values=fields.String(),
         load_default=dict,
-        metadata={"description": "Trait name -> SendGrid custom field name (created when missing)."},
+        validate=validate.Length(max=100, error="at most {max} custom field mappings per integration"),
+        metadata={"description": "Trait name -> SendGrid custom field name (created when missing); at most 100."},
     )
     user_id_field = fields.String(metadata={"description": "Custom field of the user id (signal_user_id)."})
     unsubscribe_group_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
@@ -93,6 +94,10 @@ class InstallSchema(StrictSchema):
         load_default="server_side",
         validate=validate.OneOf(["server_side"], error="only server_side is supported"),
     )
+    force = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Install even when an integration of the same account and list exists (409)."},
+    )
 
 
 class IntegrationSchema(Schema):
@@ -100,13 +105,47 @@ class IntegrationSchema(Schema):
     name = fields.String()
     variant = fields.String()
     delivery_mode = fields.String()
-    status = fields.String(metadata={"description": "active, paused or auth_failed"})
+    status = fields.String(
+        metadata={"description": "active, paused, auth_failed, disabled, key_unreadable or config_invalid"}
+    )
     status_reason = fields.String(allow_none=True, metadata={"description": "What to do when not active."})
     api_key = fields.String(metadata={"description": "The key masked (SG.…wxyz); never the key."})
     api_url = fields.String()
     default_list_id = fields.String(allow_none=True)
     field_ids = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "name -> id"})
     created_at = fields.DateTime()
+
+
+class IntegrationUpdateSchema(StrictSchema):
+    """PATCH /v1/admin/integrations/<id>: what `signal-sendgrid integrations update` changes."""
+
+    default_list_id = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=64), printable],
+        metadata={"description": 'New default list (checked against SendGrid); null or "" drops it.'},
+    )
+    trait_fields = fields.Dict(
+        data_key="fields",
+        keys=text(100),
+        values=fields.String(),
+        validate=validate.Length(max=100, error="at most {max} custom field mappings per integration"),
+        metadata={"description": "Replaces the trait -> custom field mappings (fields created when missing)."},
+    )
+    force = fields.Boolean(load_default=False, metadata={"description": "Accept a list another integration uses."})
+
+
+class RemovedCountsSchema(Schema):
+    deliveries = fields.Integer()
+    attempts = fields.Integer()
+    import_jobs = fields.Integer()
+    contacts = fields.Integer(metadata={"description": "Contact states kept for this integration's account."})
+    orders = fields.Integer()
+
+
+class DeletedSchema(Schema):
+    id = fields.Integer()
+    removed = fields.Nested(RemovedCountsSchema, metadata={"description": "Rows deleted with the integration."})
+    kept = fields.String(metadata={"description": "What stays: events, identity links, SendGrid's own contacts."})
 
 
 class InstalledSchema(IntegrationSchema):

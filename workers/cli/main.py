@@ -21,6 +21,7 @@ from workers.cli.operations import deliveries, replay, stats
 from workers.cli.pipeline import db, ingest, publish
 from workers.cli.privacy import erasures, forget
 from workers.cli.secrets import generate_key, rotate_keys_command
+from workers.integrations.lifecycle import IntegrationNotFound
 
 
 class Main(click.Group):
@@ -32,6 +33,9 @@ class Main(click.Group):
         except ConfigError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except IntegrationNotFound as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=Main)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlalchemy import BigInteger, Boolean, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import ConfigError
 from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
 from models.base import has_status
 from workers.delivery.chunks import build_chunks
@@ -18,6 +19,7 @@ from workers.delivery.outcomes import send_chunk, wait_for_rate_limit
 from workers.delivery.report import FlushReport
 from workers.delivery.retry import RetryPolicy
 from workers.delivery.suppressions import sync_suppressions
+from workers.integrations.status import mark_key_unreadable
 from workers.sendgrid.client import SendGridClient
 
 CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
@@ -65,6 +67,12 @@ def flush_round(
         return 0
     if not wait_for_rate_limit(integration, report):
         return 0
+    try:
+        client = client_for(integration)
+    except ConfigError as e:  # this worker cannot decrypt the key: hold this integration, never the others
+        mark_key_unreadable(integration, e)
+        report.stopped = "key_unreadable"
+        return 0
     deliveries = list(
         session.scalars(
             select(Delivery)
@@ -76,7 +84,6 @@ def flush_round(
             .with_for_update(skip_locked=True)
         )
     )
-    client = client_for(integration)
     sync_suppressions(session, integration, client, report)
     if not deliveries:
         return 0

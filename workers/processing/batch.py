@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent, MappingConfig, Status
-from models import Integration, bulk
+from models import Integration, IntegrationStatus, bulk
 from models.base import utcnow
 from models.bulk import ContactState
 
@@ -41,7 +41,12 @@ class Batch:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.integrations = list(session.scalars(select(Integration).order_by(Integration.id)))
+        # A disabled integration gets no deliveries (enable does not go back for the events of that time).
+        self.integrations = list(
+            session.scalars(
+                select(Integration).where(Integration.status != IntegrationStatus.DISABLED).order_by(Integration.id)
+            )
+        )
         self.configs: dict[int, MappingConfig | str] = {}
         for integration in self.integrations:
             try:

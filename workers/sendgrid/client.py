@@ -101,7 +101,11 @@ class SendGridResponse:
         if self.transport_error:
             return self.transport_error
         parts = [
-            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message")) for e in self.errors
+            # The field once: SendGrid's messages sometimes start with it already ("list_ids: unknown list id").
+            f"{e.get('field')}: {e.get('message')}"
+            if e.get("field") and not str(e.get("message")).startswith(f"{e.get('field')}:")
+            else str(e.get("message"))
+            for e in self.errors
         ]
         return "; ".join(parts) or (f"HTTP {self.status}" if not self.ok else "")
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from workers.sendgrid.client import SendGridClient, SendGridResponse
 
+MAX_CUSTOM_FIELDS = 500  # SendGrid's cap per account (field_definitions)
+
 
 @dataclass
 class FieldResolution:
@@ -29,6 +31,15 @@ def resolve_fields(
         result.error = f"reading custom fields failed: {answer.message}"
         return result
     existing = {f["name"].lower(): f for f in (answer.body or {}).get("custom_fields", []) if "name" in f}
+    missing = [name for name in required if name.lower() not in existing]
+    if len(existing) + len(missing) > MAX_CUSTOM_FIELDS:  # checked before any field is created
+        result.error = (
+            f"the mapping needs {len(missing)} new custom fields ({', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}) but the SendGrid account has {len(existing)} of its "
+            f"{MAX_CUSTOM_FIELDS} and room for {max(MAX_CUSTOM_FIELDS - len(existing), 0)}: delete unused fields "
+            "under Marketing > Custom Fields, or map fewer traits"
+        )
+        return result
     for name, field_type in required.items():
         found = existing.get(name.lower())
         if found is None:
