@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,17 +140,85 @@ def compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_docker_compose_config_is_valid():
+# What compose must be handed (no defaults): the stack refuses to start without each one.
+COMPOSE_REQUIRED = (
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_PASSWORD",
+    "SIGNAL_SECRET_KEY",
+    "SIGNAL_ADMIN_TOKEN",
+    "FLOWER_BASIC_AUTH",
+)
+COMPOSE_ENV = {"PATH": "/usr/bin:/bin", **{name: f"check-{name.lower()}" for name in COMPOSE_REQUIRED}}
+CREDENTIAL = re.compile(r"PASS|TOKEN|SECRET|KEY|AUTH", re.IGNORECASE)
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?P<op>:?[-?])?(?P<rest>[^}]*)\}")
+
+
+def compose_text() -> str:
+    return (ROOT / "docker-compose.yml").read_text()
+
+
+def compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed (.ci/run installs docker-compose)")
-    env = {"PATH": "/usr/bin:/bin", "SIGNAL_SECRET_KEY": "compose-check"}
-    done = subprocess.run([*command, "config"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    return subprocess.run([*command, *args, "config"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_docker_compose_config_is_valid():
+    done = compose_config(COMPOSE_ENV, "--profile", "sandbox")
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
-    assert {"rabbitmq", "postgres", "sandbox", "ingest", "worker", "beat", "flower"} <= set(config["services"])
-    assert "--basic-auth" in " ".join(config["services"]["flower"]["command"])
-    assert all("healthcheck" in config["services"][s] for s in ("rabbitmq", "postgres", "sandbox"))
+    services = config["services"]
+    assert {"rabbitmq", "postgres", "sandbox", "release", "worker", "beat", "api", "flower"} <= set(services)
+    assert "--basic-auth=check-flower_basic_auth" in " ".join(services["flower"]["command"])
+    assert all("healthcheck" in services[s] for s in ("rabbitmq", "postgres", "sandbox", "worker", "api"))
+    # Two ingest consumers as two services: compose ignores deploy.replicas outside swarm.
+    ingest = [name for name, service in services.items() if service.get("command") == ["signal-sendgrid", "ingest"]]
+    assert len(ingest) == 2, ingest
+    assert not any("deploy" in service for service in services.values())
+    assert services["sandbox"]["profiles"] == ["sandbox"]
+    environment = services["api"]["environment"]
+    assert environment["BROKER_URL"] == "amqp://signal:check-rabbitmq_password@rabbitmq:5672//"
+    assert environment["DATABASE_URL"] == "postgresql://signal:check-postgres_password@postgres:5432/signal"
+
+
+def test_the_sandbox_runs_only_with_its_profile():
+    raw = yaml.safe_load(compose_text())
+    assert raw["services"]["sandbox"]["profiles"] == ["sandbox"]
+    assert all("profiles" not in service for name, service in raw["services"].items() if name != "sandbox")
+
+
+@pytest.mark.parametrize("name", COMPOSE_REQUIRED)
+def test_compose_refuses_to_start_without_each_credential(name):
+    done = compose_config({k: v for k, v in COMPOSE_ENV.items() if k != name})
+    assert done.returncode != 0
+    assert name in done.stderr
+
+
+def test_every_published_port_is_bound_to_localhost():
+    services = yaml.safe_load(compose_text())["services"]
+    published = [(name, str(port)) for name, service in services.items() for port in service.get("ports", [])]
+    assert len(published) >= 5
+    assert all(port.startswith("127.0.0.1:") for _, port in published), published
+
+
+def test_no_credential_has_a_default():
+    text = compose_text()
+    assert "guest" not in text and "change-me" not in text
+    for match in INTERPOLATION.finditer(text):
+        name, op, rest = match["name"], match["op"] or "", match["rest"]
+        if name in COMPOSE_REQUIRED:
+            assert op == ":?", match[0]  # required: no default at all
+        elif CREDENTIAL.search(name):
+            assert op in ("", ":-", "-") and rest == "", match[0]  # optional: unset means off, never a value
+    # Credentials are never written in: every password in a URL and every credential variable is interpolated.
+    for password in re.findall(r"://[^:/@\s]+:([^@\s]*)@", text):
+        assert password.startswith("${"), password
+    for service in yaml.safe_load(text)["services"].values():
+        environment = service.get("environment") or {}
+        for key, value in environment.items():
+            if CREDENTIAL.search(key) and value not in (None, ""):
+                assert str(value).startswith("${"), (key, value)
 
 
 def test_the_image_copies_every_package_the_project_installs():
