@@ -119,3 +119,17 @@ def test_overview(signed_in, console_server, db, screenshot):
     assert "1 · 3 · 1" in signed_in.find_element(By.ID, "backlog").text
     assert len(signed_in.find_elements(By.CSS_SELECTOR, "svg.chart rect")) > 5
     screenshot("overview")
+
+
+def test_api_docs(browser, console_server, screenshot):
+    browser.get(console_server.url + "/docs")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), what="Swagger UI's operations")
+    assert not browser.find_element(By.ID, "docs-fallback").is_displayed()
+    paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert "/v1/admin/integration-catalog/sendgrid/install" in paths and "/v1/events" in paths
+    screenshot("docs")
+    install = browser.find_element(By.ID, "operations-admin-post_v1_admin_integration_catalog_sendgrid_install")
+    install.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    description = wait_until(lambda: install.find_elements(By.CSS_SELECTOR, ".opblock-description code"))
+    assert "errors.existing_id" in [code.text for code in description]  # Markdown rendered, no backticks
+    assert "`" not in install.text

@@ -4,16 +4,16 @@ Every route under /v1/admin/ and /v1/events needs `Authorization: Bearer $SIGNAL
 document (/openapi.json) and the docs page (/docs) do not. POST /v1/events also takes $SIGNAL_INGEST_TOKEN.
 /metrics (Prometheus, `metrics`) is open unless SIGNAL_METRICS_TOKEN is set. One database transaction per request.
 
-This module builds the app: configuration, the OpenAPI setup, authentication, error handlers and the docs page.
+This module builds the app: configuration, the OpenAPI setup, authentication, error handlers; the docs page (/docs)
+is the console's (workers.console.docs).
 The routes are in `integrations`, `deliveries`, `stats` and `intake`, all on the blueprint of `blueprint`.
 """
 
 from __future__ import annotations
 
 import hmac
-import html
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, request
 from flask_smorest import Api, abort
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,30 +87,6 @@ def misconfigured(error: ConfigError):
     return {"code": 503, "status": "Service Unavailable", "message": f"server configuration: {error}"}, 503
 
 
-def docs_page() -> Response:
-    """A self-contained page (no CDN): every operation with its summary, and a link to the document."""
-    spec = current_app.extensions["signal_sendgrid_api"].spec.to_dict()
-    items = []
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            if method == "parameters":  # a path's own parameters (/v1/admin/integrations/{integration_id})
-                continue
-            items.append(
-                f"<h3><code>{method.upper()} {html.escape(path)}</code></h3>"
-                f"<p><b>{html.escape(op.get('summary', ''))}</b></p>"
-                f"<p>{html.escape(op.get('description', '')).replace(chr(10) + chr(10), '<br><br>')}</p>"
-            )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title></head>"
-        "<body style='font-family:sans-serif;max-width:60em;margin:auto'>"
-        f"<h1>{TITLE}</h1><p>OpenAPI document: <a href='/openapi.json'>/openapi.json</a>. "
-        "Every route below needs <code>Authorization: Bearer $SIGNAL_ADMIN_TOKEN</code>.</p>"
-        + "".join(items)
-        + "</body></html>"
-    )
-    return Response(page, mimetype="text/html")
-
-
 def create_app(settings: Settings | None = None, sessions: sessionmaker[Session] | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask("signal-sendgrid-api", static_folder=None)  # no /static from the working directory
@@ -142,7 +118,6 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(ConfigError, misconfigured)
     app.register_error_handler(DataError, out_of_range)
-    app.add_url_rule("/docs", "docs", docs_page)
     register_metrics(app)
     register_console(app)
     return app
