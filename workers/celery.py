@@ -5,12 +5,16 @@ Celery messages are triggers only: the database holds the work, so a lost trigge
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
 from kombu import Exchange, Queue
 
 TASK_QUEUE = "signal.sendgrid.tasks"
+# Beat's periodic tasks: they run every few seconds whether or not there is work, so an idle worker stays
+# quiet (their runs are logged at DEBUG, and they send no task events: Flower lists the real work).
+HOUSEKEEPING = frozenset({"signal.sweep", "signal.poll_imports", "signal.retention"})
 
 # Read directly, not through load_settings(): a bad DATABASE_URL must reach the CLI's one-line error,
 # not fail this import. The CLI validates BROKER_URL before it uses it.
@@ -51,9 +55,10 @@ app.conf.update(
     # Publisher confirms: .delay() returns only when RabbitMQ has the trigger.
     broker_transport_options={"confirm_publish": True},
     broker_connection_retry_on_startup=True,
-    # Flower and `celery events` need these.
+    # Flower and `celery events` need these. No task-sent events: they cannot be switched off per task, and
+    # the housekeeping tasks' (which send no worker events) would sit in Flower as SENT forever.
     worker_send_task_events=True,
-    task_send_sent_event=True,
+    task_send_sent_event=False,
     # A hung HTTP call must not hold a worker forever (the client has its own timeouts too).
     task_time_limit=300,
     task_soft_time_limit=240,
@@ -64,6 +69,26 @@ app.conf.update(
         "retention": {"task": "signal.retention", "schedule": 60.0},
     },
 )
+
+
+class QuietHousekeeping(logging.Filter):
+    """Celery's own INFO lines about a housekeeping task (beat sending it, the worker receiving it, its success)
+    become DEBUG: shown with `-l DEBUG`, not every two seconds at INFO. The tasks log what they did at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        args = record.args
+        names = [args.get("name")] if isinstance(args, dict) else list(args or ())
+        if not any(name in HOUSEKEEPING for name in names if isinstance(name, str)):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+# The loggers of beat's "Sending due task", the worker's "received" and the tracer's "succeeded".
+for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_name).addFilter(QuietHousekeeping())
 
 
 def triggers_waiting(connection) -> int:

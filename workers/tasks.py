@@ -26,10 +26,10 @@ from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
 from workers.integrations.lifecycle import recheck_all
 from workers.integrations.status import client_for
-from workers.processing.process import process_events
 from workers.privacy.hashing import bind as bind_hasher
 from workers.privacy.remote import drive_erasure, run_erasure
 from workers.privacy.retention import apply_retention, overdue_erasures
+from workers.processing.process import process_events
 from workers.processing.sweep import sweep
 from workers.sendgrid.client import SendGridClient
 
@@ -54,8 +54,8 @@ def settings() -> Settings:
 def use(bound_sessions: sessionmaker[Session], bound_settings: Settings) -> None:
     """Run the tasks of this process on these (the demo: its own embedded database and settings)."""
     _bound.update(sessions=bound_sessions, settings=bound_settings)
-
     bind_hasher(bound_settings)  # processing recognises erased people with this secret
+
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
@@ -94,12 +94,12 @@ def trigger_flush(integration_ids: Iterable[int]) -> None:
         flush_integration_task.delay(integration_id)
 
 
-def after_commit(session: Session, trigger: Callable[[], None]) -> None:
 def trigger_erasure(erasure_id: int) -> None:
     """Ask the pool to run an erasure (eager mode: runs it here, waiting for SendGrid)."""
     run_erasure_task.delay(erasure_id)
 
 
+def after_commit(session: Session, trigger: Callable[[], None]) -> None:
     """Send `trigger` once the session's transaction has committed; never if it rolls back."""
     session.info.setdefault("after_commit", []).append(trigger)
 
@@ -137,10 +137,12 @@ def flush_integration_task(self: DatabaseTask, integration_id: int) -> int:
     return flush_integration(sessions(), integration_id, self.client_for).requests
 
 
-@app.task(name="signal.poll_imports", bind=True, base=DatabaseTask)
+@app.task(name="signal.poll_imports", bind=True, base=DatabaseTask, send_events=False)  # housekeeping
 def poll_imports_task(self: DatabaseTask) -> int:
     """Ask SendGrid whether accepted imports finished, and settle their deliveries."""
-    return poll_imports(sessions(), self.client_for)
+    finished = poll_imports(sessions(), self.client_for)
+    log.log(logging.INFO if finished else logging.DEBUG, "poll_imports: %s import jobs finished", finished)
+    return finished
 
 
 def task_queue_backlog() -> bool:
@@ -155,7 +157,7 @@ def task_queue_backlog() -> bool:
         return False
 
 
-@app.task(name="signal.sweep", bind=True, base=DatabaseTask)
+@app.task(name="signal.sweep", bind=True, base=DatabaseTask, send_events=False)  # housekeeping
 def sweep_task(self: DatabaseTask) -> None:
     """Re-trigger work whose trigger was lost, flush due retries, expire held events."""
     with self.transaction() as session:
@@ -164,6 +166,12 @@ def sweep_task(self: DatabaseTask) -> None:
         found = sweep(session, find_lost_triggers=not task_queue_backlog())
         after_commit(session, lambda: trigger_processing(found.events_to_process, fresh=False))
         after_commit(session, lambda: trigger_flush(found.integrations_to_flush))
+    did = (len(found.events_to_process), len(found.integrations_to_flush), found.expired_held)
+    log.log(
+        logging.INFO if any(did) else logging.DEBUG,
+        "sweep: %s events re-triggered, %s integrations flushed, %s held deliveries expired",
+        *did,
+    )
     if found.released_held:
         log.warning(
             "sweep released %s held deliveries whose visitor was already linked (the identity locks should "
@@ -184,7 +192,7 @@ def run_erasure_task(self: DatabaseTask, erasure_id: int) -> None:
     raise self.retry(countdown=delay)
 
 
-@app.task(name="signal.retention", bind=True, base=DatabaseTask)
+@app.task(name="signal.retention", bind=True, base=DatabaseTask, send_events=False)  # housekeeping
 def retention_task(self: DatabaseTask) -> dict:
     """Strip payloads, patches and error texts older than SIGNAL_RETENTION_DAYS; resume overdue erasures."""
     removed = apply_retention(sessions(), settings().retention)
