@@ -72,3 +72,48 @@ def test_events_from_before_the_erasure_are_dropped_later_ones_start_afresh(db, 
         contact = session.scalars(select(Contact).where(Contact.email == EMAIL)).one()  # a new contact
         assert contact.fields["first_name"][0] == "Erin again"
     assert sandbox.contact(EMAIL)["first_name"] == "Erin again"
+
+
+def test_an_erasure_while_sendgrid_answers_429_and_5xx_completes_once_it_recovers(
+    db, sandbox, integration, hashing_settings
+):
+    import threading
+    import time
+
+    from models import DeliveryAttempt
+
+    deliver(db, sandbox, store(db, *erin_history()))
+    # Two 429s (with rate-limit headers), then nothing but 503s, until SendGrid recovers after the second 503.
+    sandbox.set_faults(error_rate=1.0, error_status=503, storm_429={"count": 2}, paths=["/v3/marketing/"])
+
+    def recover() -> None:
+        while sum(r["status"] == 503 for r in sandbox.requests_log()) < 2:
+            time.sleep(0.05)
+        sandbox.clear_faults()
+
+    threading.Thread(target=recover, daemon=True).start()
+
+    erasure_id = erase(db, sandbox, hashing_settings, email=EMAIL, timeout=60)
+
+    assert sandbox.contact(EMAIL) is None
+    with db() as session:
+        erasure = session.get(Erasure, erasure_id)
+        assert erasure.status == ErasureStatus.COMPLETED and erasure.attempts > 1
+        assert erasure.sendgrid[str(integration.id)]["outcome"] == "deleted"
+        codes = session.scalars(
+            select(DeliveryAttempt.status_code)
+            .where(DeliveryAttempt.kind.in_(["contact_search", "contact_delete", "delete_poll"]))
+            .order_by(DeliveryAttempt.id)
+        ).all()
+    assert codes[:4] == [429, 429, 503, 503] and codes[-4:] == [200, 202, 200, 404]  # search, delete, job, search
+
+
+def test_an_unknown_person_is_an_erasure_that_finds_nothing(db, sandbox, integration, hashing_settings):
+    erasure_id = erase(db, sandbox, hashing_settings, email="nobody@example.com")
+    with db() as session:
+        erasure = session.get(Erasure, erasure_id)
+        assert erasure.status == ErasureStatus.COMPLETED
+        assert erasure.removed == {
+            "contacts": 0, "orders": 0, "identities": 0, "deliveries": 0, "events": 0, "delivery_attempts": 0
+        }  # fmt: skip
+        assert erasure.sendgrid[str(integration.id)]["outcome"] == "not found"
