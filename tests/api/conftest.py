@@ -36,6 +36,8 @@ OPERATIONS = {
     ("DELETE", "/v1/admin/integrations/{integration_id}"),
     ("POST", "/v1/admin/integrations/{integration_id}/disable"),
     ("POST", "/v1/admin/integrations/{integration_id}/enable"),
+    ("POST", "/v1/admin/privacy/erasures"),
+    ("GET", "/v1/admin/privacy/erasures/{erasure_id}"),
 }
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 

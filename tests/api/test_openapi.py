@@ -43,6 +43,7 @@ ONE_OR_A_BATCH = {
     ]
 }
 ONE_INTEGRATION = "/v1/admin/integrations/{integration_id}"
+ERASURES = "/v1/admin/privacy/erasures"
 # Each operation: its request body's schema (None: it takes no body), its success status and that answer's schema;
 # a string is a reference to a component.
 DESCRIBED = {
@@ -64,6 +65,8 @@ DESCRIBED = {
     ("DELETE", ONE_INTEGRATION): (None, "200", "#/components/schemas/Deleted"),
     ("POST", f"{ONE_INTEGRATION}/disable"): (None, "200", "#/components/schemas/Integration"),
     ("POST", f"{ONE_INTEGRATION}/enable"): (None, "200", "#/components/schemas/Integration"),
+    ("POST", ERASURES): ("#/components/schemas/ErasureRequest", "202", "#/components/schemas/Erasure"),
+    ("GET", f"{ERASURES}/{{erasure_id}}"): (None, "200", "#/components/schemas/Erasure"),
 }
 ERRORS = {"400", "401", "503"}  # every operation: invalid input, no or a wrong token, database unavailable
 
@@ -201,5 +204,5 @@ def test_schemathesis_finds_no_server_error(api, work):
     assert all(
         any(200 <= s < 300 for s in counts)
         for label, counts in statuses.items()
-        if "install" not in label and "{integration_id}" not in label
+        if "install" not in label and "{integration_id}" not in label and "{erasure_id}" not in label
     )
