@@ -8,6 +8,7 @@ their routes to it when imported, and `workers.admin.app` imports them in the do
 from __future__ import annotations
 
 import http
+import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ class Parser(FlaskParser):
             return super()._raw_load_json(req)
         except RecursionError:
             abort(400, message="the body is nested too deeply", errors={"json": ["Invalid JSON body."]})
+        except json.JSONDecodeError:
+            raise  # webargs' own handling: an empty body is missing, anything else invalid JSON
         except ValueError as e:  # not a JSONDecodeError: an integer beyond Python's 4300 digits
             abort(400, message=f"the body is not valid JSON: {e}", errors={"json": ["Invalid JSON body."]})
 
