@@ -18,12 +18,13 @@ from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
 from workers.console import pipeline
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 S = DeliveryStatus
 
 
-def seed(db) -> None:
-    """Deliveries of the last hour and day; the upserts answered 1 s ... 20 s after each event was received."""
+def seed(db) -> datetime:
+    """Deliveries of the last hour and day before now (returned); the upserts answered 1 s ... 10 s after each
+    event was received."""
+    now = datetime.now(UTC).replace(microsecond=0)
     rows = [  # (minutes ago, status)
         *[(5, S.SUCCEEDED)] * 6,
         *[(5, S.FAILED)] * 2,
@@ -41,7 +42,7 @@ def seed(db) -> None:
         session.add(integration)
         session.flush()
         for n, (minutes, status) in enumerate(rows):
-            created = NOW - timedelta(minutes=minutes)
+            created = now - timedelta(minutes=minutes)
             event = Event(message_id=f"m{n}", type="identify", received_at=created, status=EventStatus.PROCESSED)
             session.add(event)
             session.flush()
@@ -59,22 +60,23 @@ def seed(db) -> None:
                 session.flush()
                 delivery.attempt_id = attempt.id
             session.add(delivery)
-        session.add(Event(message_id="waiting", type="page", received_at=NOW - timedelta(minutes=90)))
+        session.add(Event(message_id="waiting", type="page", received_at=now - timedelta(minutes=90)))
         session.add(
             Event(
-                message_id="bad", status=EventStatus.REJECTED, received_at=NOW, processed_at=NOW - timedelta(minutes=2)
+                message_id="bad", status=EventStatus.REJECTED, received_at=now, processed_at=now - timedelta(minutes=2)
             )
         )
+    return now
 
 
 def test_the_figures(db):
-    seed(db)
+    now = seed(db)
     with db() as session:
-        hour = pipeline.window(session, NOW, timedelta(hours=1), 60)
-        day = pipeline.window(session, NOW, timedelta(days=1), 900)
+        hour = pipeline.window(session, now, timedelta(hours=1), 60)
+        day = pipeline.window(session, now, timedelta(days=1), 900)
         backlog = pipeline.backlog(session)
-        p95, sample = pipeline.p95_latency_ms(session, NOW - timedelta(hours=1))
-    five_ago = int((NOW - timedelta(minutes=5)).timestamp()) // 60 * 60
+        p95, sample = pipeline.p95_latency_ms(session, now - timedelta(hours=1))
+    five_ago = int((now - timedelta(minutes=5)).timestamp()) // 60 * 60
     assert hour.counts[five_ago] == {"succeeded": 6, "failed": 2}
     assert hour.total(("rejected",)) == 1
     assert hour.total(pipeline.OUTCOMES) == 16
@@ -82,14 +84,14 @@ def test_the_figures(db):
     assert hour.failure_rate == pytest.approx(3 / 10)  # 2 failed + 1 import_errored of 10 settled
     assert day.failure_rate == pytest.approx(4 / 12)
     assert (backlog.waiting_events, backlog.queued, backlog.held, backlog.sent) == (1, 3, 1, 1)
-    assert backlog.oldest == ("event waiting to be processed", NOW - timedelta(minutes=90))
+    assert backlog.oldest == ("event waiting to be processed", now - timedelta(minutes=90))
     # Answers 1..10 s after receipt (n + 1 for the rows 0..9 that were sent): the 95th percentile is 9.55 s.
     assert sample == 10
     assert p95 == pytest.approx(9550, abs=1)
 
 
 def test_the_page(db, pg_url):
-    seed(db)
+    now = seed(db)
     settings = load_settings(
         {
             "DATABASE_URL": pg_url,
@@ -109,7 +111,7 @@ def test_the_page(db, pg_url):
     assert "9550 ms" in html
     assert "event waiting to be processed" in html and "90 min" in html
     titles = re.findall(r"<title>([^<]+)</title>", html)
-    minute = (NOW - timedelta(minutes=5)).strftime("%H:%M")
+    minute = (now - timedelta(minutes=5)).strftime("%H:%M")
     assert f"{minute} UTC: 6/min succeeded" in titles and f"{minute} UTC: 2/min failed" in titles
     assert html.count("<svg") == 2 and "<script" not in html
 
@@ -118,7 +120,7 @@ def test_the_buckets_read_one_range_of_an_index(db):
     """At a million deliveries the windows must not scan the table: the plan names an index on created_at."""
     with db() as session:
         session.execute(text("SET enable_seqscan = off"))  # the empty test table would favour a scan otherwise
-        query = pipeline.bucket_query(NOW - timedelta(days=1), 900).compile(
+        query = pipeline.bucket_query(datetime.now(UTC) - timedelta(days=1), 900).compile(
             session.bind, compile_kwargs={"literal_binds": True}
         )
         plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {query}")))

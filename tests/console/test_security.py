@@ -14,16 +14,17 @@ from config.settings import load_settings
 from tests.console.conftest import TOKEN, ConsoleHttp
 from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
-from workers.console.auth import REFUSED, SESSION_HOURS
+from workers.console.auth import PUBLIC_ENDPOINTS, REFUSED, SESSION_HOURS
 
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 
 
 def console_rules(url_map: Map, method: str) -> list[str]:
-    """Every console route answering `method`, its path with 1 for each parameter (login and assets excepted)."""
+    """Every console route answering `method`, its path with 1 for each parameter (the public ones, login, assets
+    and /docs, excepted)."""
     paths = []
     for rule in url_map.iter_rules():
-        if not rule.endpoint.startswith("console.") or rule.endpoint in ("console.login", "console.static"):
+        if not rule.endpoint.startswith("console.") or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         if method in (rule.methods or ()):
             paths.append(re.sub(r"<[^>]+>", "1", rule.rule))
@@ -76,10 +77,12 @@ def test_the_api_key_appears_in_no_page(console_http, console_server, app):
     installed = console_http.post(INSTALL, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert installed.status_code == 201, installed.text
     integration_id = installed.json()["id"]
-    pages = [re.sub(r"/1(/|$)", rf"/{integration_id}\1", path) for path in console_rules(app.url_map, "GET")]
-    for path in pages:
-        answer = console_http.get(path)
-        assert answer.status_code == 200, (path, answer.status_code)
+    for path in console_rules(app.url_map, "GET"):
+        of_integration = path.startswith("/integrations/1")
+        answer = console_http.get(path.replace("/integrations/1", f"/integrations/{integration_id}"))
+        # Other pages of one record (an event's) have none to show here: their 404 page is checked too.
+        expected = 200 if of_integration or "/1" not in path else 404
+        assert answer.status_code == expected, (path, answer.status_code)
         assert sandbox.key not in answer.text, path
     form = {"csrf_token": console_http.csrf("/integrations/install/sendgrid"), "api_key": sandbox.key}
     checked = console_http.post("/integrations/install/sendgrid", data={**form, "action": "check"})
