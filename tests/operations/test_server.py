@@ -1,6 +1,6 @@
 """`signal-sendgrid api` as operators run it (the real command, waitress, on PostgreSQL and RabbitMQ): half-sent
 requests hold connections, not threads, and never the server; no /static; malformed bodies answer 4xx with a
-reason, never 500."""
+reason, never 500; a failure at start is one line, a database outage 503s (logged once) and passes."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import socket
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 import requests
 
+from models.migrate import upgrade
 from tests.api.conftest import TOKEN
-from tests.fixtures.processes import BIN, wait_for
+from tests.fixtures.processes import BIN, cli, wait_for
+from tests.fixtures.services import ADMIN_DSN, fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +119,51 @@ def test_malformed_requests_answer_4xx_with_a_reason_and_a_body_beyond_the_limit
         if not (400 <= answer.status_code < 500 and answer.json().get("message")):
             wrong.append((method, path[:60], answer.status_code, answer.text[:200]))
     assert wrong == []
+
+
+def one_line(done) -> str:
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], done.stdout + done.stderr
+    return lines[0]
+
+
+def test_the_command_fails_at_start_in_one_line_naming_the_setting(service_env):
+    env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN}
+    down = cli({**env, "DATABASE_URL": "postgresql://signal:hunter2@127.0.0.1:1/signal"}, "api", "--port", "1")
+    assert down.returncode == 2 and one_line(down).startswith("error: DATABASE_URL is unreachable (")
+    assert "hunter2" not in down.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli(env, "api", "--port", str(port), timeout=30)
+    assert busy.returncode == 2
+    assert busy.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port} (")
+    assert "Traceback" not in busy.stderr
+
+
+def test_a_database_outage_answers_503_is_logged_once_and_passes(processes, service_env):
+    with fresh_database("signal_api_outage") as url:
+        upgrade(url)
+        port = free_port()
+        processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN, "DATABASE_URL": url}
+        api = processes.start("api", str(BIN / "signal-sendgrid"), "api", "--port", str(port))
+        base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {TOKEN}"}
+        wait_for(lambda: answers(base + "/openapi.json"), timeout=30, what="the API to answer")
+        assert requests.get(base + "/v1/admin/stats", headers=auth, timeout=10).status_code == 200
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for _ in range(5):
+            answer = requests.get(base + "/v1/admin/stats", headers=auth, timeout=10)
+            assert answer.status_code == 503 and "the database is unavailable" in answer.json()["message"]
+        assert requests.get(base + "/metrics", timeout=10).status_code == 503
+
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        upgrade(url)
+        assert requests.get(base + "/v1/admin/stats", headers=auth, timeout=10).status_code == 200
+        logged = api.log_path.read_text()  # type: ignore[attr-defined]
+        assert logged.count("DATABASE_URL is unreachable") == 1, logged
+        assert "Traceback" not in logged

@@ -12,6 +12,8 @@ The routes are in `integrations`, `deliveries`, `stats` and `intake`, all on the
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 
 from flask import Flask, request
 from flask_smorest import Api, abort
@@ -67,9 +69,22 @@ def check_token() -> None:
     )
 
 
+log = logging.getLogger(__name__)
+LOG_EVERY_SECONDS = 30.0  # an outage is logged once, then at most this often, not once per request
+_logged_at: dict[str, float] = {}
+
+
+def log_outage(what: str, line: str) -> None:
+    now = time.monotonic()
+    if now - _logged_at.get(what, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+        _logged_at[what] = now
+        log.warning("%s (answering 503 until it is back)", line)
+
+
 def database_unavailable(error: OperationalError):
     reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "no answer"
     url = hide_password(database_url(state().settings))
+    log_outage("database", f"DATABASE_URL is unreachable ({reason}): {url}")
     return {
         "code": 503,
         "status": "Service Unavailable",
