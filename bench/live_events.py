@@ -15,6 +15,7 @@ The database is dropped afterwards unless --keep; --reuse URL times an earlier -
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -93,10 +94,10 @@ def seed(url: str, deliveries: int, now: datetime, rng_seed: int = 15) -> dict:
             )
         event_rows, delivery_rows, attempt_rows, job_rows = [], [], [], []
         attempt_of: dict[tuple[int, int], int] = {}
-        for e in range(1, events_n + 1):
+        for e in itertools.count(1):  # until there are `deliveries` (events_n is the expected count)
             if counts["deliveries"] >= deliveries:
                 break
-            at = now - span + span * (e / events_n)
+            at = now - span + span * min(e / events_n, 1.0)
             kind, user = pick(rng, KINDS), rng.randrange(200_000)
             etype = kind if kind in ("identify", "page") else "track"
             payload = {"type": etype, "messageId": f"msg-{e:08d}", "userId": f"u{user}"}
@@ -175,7 +176,7 @@ class Case:
     second_page: bool = False
 
 
-def cases(now: datetime) -> list[Case]:
+def cases(now: datetime, message_id: str = "msg-00350000", email: str = "user4242@example0.com") -> list[Case]:
     window = {"from": (now - timedelta(days=3)).isoformat(), "to": (now - timedelta(days=3, hours=-1)).isoformat()}
     found = [
         Case("no filter", {}),
@@ -186,9 +187,9 @@ def cases(now: datetime) -> list[Case]:
         Case("integration=1 (large)", {"integration": "1"}),
         Case("integration=3 (small)", {"integration": "3"}),
         Case("time range (1 hour)", window),
-        Case("q=email (exact)", {"q": "user4242@example0.com"}),
-        Case("q=email prefix", {"q": "user424"}),
-        Case("q=message id", {"q": "msg-00350000"}),
+        Case("q=email (exact)", {"q": email}),
+        Case("q=email prefix", {"q": email[:7]}),
+        Case("q=message id", {"q": message_id}),
         Case("q=no match", {"q": "nobody@nowhere.test"}),
         Case("failed + integration=3", {"status": "failed", "integration": "3"}),
         Case("queued + type=identify", {"status": "queued", "type": "identify"}),
@@ -224,6 +225,9 @@ def timed(run, runs: int) -> tuple[float, float, object]:
 
 
 def measure(url: str, runs: int, now: datetime) -> list[dict]:
+    from sqlalchemy import func, select
+
+    from models import Delivery, Event
     from models.db import make_engine, session_factory
     from workers.console.live_events import filter_from
     from workers.console.timeline import timeline
@@ -232,14 +236,23 @@ def measure(url: str, runs: int, now: datetime) -> list[dict]:
     sessions = session_factory(engine)
     client = console_client(url)
     figures = []
-    for case in cases(now):
+    with sessions() as session:  # an event half way through, and its email: searches that find something
+        message_id, email = session.execute(
+            select(Event.message_id, Delivery.email)
+            .join(Delivery, Delivery.event_id == Event.id)
+            .where(Delivery.email.is_not(None), Event.id >= select(func.max(Event.id) / 2).scalar_subquery())
+            .order_by(Event.id)
+            .limit(1)
+        ).one()
+    for case in cases(now, message_id, email):
         params = dict(case.params)
         flt, _ = filter_from(params)
         cursor = None
         with sessions() as session:
             if case.second_page:
-                cursor = timeline(session, flt).next
-                params["cursor"] = cursor.encode()
+                cursor = timeline(session, flt).next  # None when one page holds them all (a small seed)
+                if cursor is not None:
+                    params["cursor"] = cursor.encode()
             query_median, query_max, page = timed(lambda f=flt, c=cursor: timeline(session, f, c), runs)
         path = "/live-events" + ("?" + urlencode(params) if params else "")
 
