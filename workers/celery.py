@@ -11,6 +11,8 @@ import os
 from celery import Celery
 from kombu import Exchange, Queue
 
+from workers.failures import ThrottleFilter
+
 TASK_QUEUE = "signal.sendgrid.tasks"
 # Beat's periodic tasks: they run every few seconds whether or not there is work, so an idle worker stays
 # quiet (their runs are logged at DEBUG, and they send no task events: Flower lists the real work).
@@ -89,6 +91,14 @@ class QuietHousekeeping(logging.Filter):
 # The loggers of beat's "Sending due task", the worker's "received" and the tracer's "succeeded".
 for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
     logging.getLogger(_name).addFilter(QuietHousekeeping())
+
+
+# Broker outages: Celery logs its "Cannot connect ... Trying again in 2.00 seconds" (two lines, with the retry
+# count) at every retry; one line at most every 30 s says the same (workers/failures.py).
+logging.getLogger("celery.worker.consumer.consumer").addFilter(
+    ThrottleFilter(("consumer: Cannot connect", "consumer: Connection to broker lost"))
+)
+logging.getLogger("celery.beat").addFilter(ThrottleFilter(("beat: Connection error",)))
 
 
 def triggers_waiting(connection) -> int:

@@ -10,20 +10,24 @@ so that a worker never receives the id of a row it cannot see yet.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from functools import lru_cache
 
 from celery import Task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings, load_settings
+from config.settings import ConfigError, Settings, load_settings
 from models.db import get_engine, session_factory
 from workers.celery import app, triggers_waiting
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
+from workers.failures import Throttle, check_database, database_error
 from workers.integrations.lifecycle import recheck_all
 from workers.integrations.status import client_for
 from workers.privacy.hashing import bind as bind_hasher
@@ -34,6 +38,7 @@ from workers.processing.sweep import sweep
 from workers.sendgrid.client import SendGridClient
 
 log = logging.getLogger(__name__)
+_database_down = Throttle(log)
 _bound: dict[str, object] = {}  # what `use` bound: "sessions", "settings"
 
 
@@ -57,6 +62,20 @@ def use(bound_sessions: sessionmaker[Session], bound_settings: Settings) -> None
     bind_hasher(bound_settings)  # processing recognises erased people with this secret
 
 
+@worker_init.connect
+def _database_usable_at_boot(**_kwargs) -> None:
+    """A worker whose database is unusable (a DATABASE_URL typo, a schema not migrated) stops at boot with one
+    line, instead of saying "ready" and failing every task."""
+    if _bound:
+        return
+    try:
+        check_database(get_engine())
+    except ConfigError as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.stderr.flush()
+        os._exit(2)  # celery would catch an exception here and carry on booting
+
+
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
     # A forked pool process must not share the parent's database connections.
@@ -67,6 +86,16 @@ class DatabaseTask(Task):
     """The base of every task: its database and settings, one transaction per step."""
 
     abstract = True
+
+    def __call__(self, *args, **kwargs):
+        # The database went away: one line (again at most every 30 s), no traceback per task. The work stays
+        # in the database and beat's next sweep triggers it again: a lost trigger costs latency, never data.
+        try:
+            return super().__call__(*args, **kwargs)
+        except OperationalError as e:
+            url = get_engine().url.render_as_string(hide_password=False)
+            _database_down.warning("%s: %s skipped; the sweep retries it", database_error(url, e), self.name)
+            return None
 
     def transaction(self) -> AbstractContextManager[Session]:
         return sessions().begin()

@@ -30,7 +30,7 @@ from workers.console.pages import register as register_console
 
 # isort: off
 # Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
-from workers.admin import integrations, deliveries, stats, intake, privacy  # noqa: F401
+from workers.admin import integrations, deliveries, inbox_view, stats, intake, privacy  # noqa: F401
 # isort: on
 
 TITLE = "signal-sendgrid admin API"

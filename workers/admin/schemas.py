@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from mapping import MappingConfig
-from models import DeliveryStatus
+from models import DeliveryStatus, EventStatus
 
 MAX_BATCH = 500  # events per POST /v1/events
 MAX_INT = 2**63 - 1  # ids are BIGINT
@@ -151,6 +151,23 @@ class DeletedSchema(Schema):
 class InstalledSchema(IntegrationSchema):
     created_fields = fields.List(fields.String(), metadata={"description": "Custom fields created by the install."})
     warnings = fields.List(fields.String())
+
+
+class EventsQuerySchema(Schema):
+    status = fields.String(load_default="rejected", validate=validate.OneOf([s.value for s in EventStatus]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={"description": "Page on."})
+
+
+class EventListSchema(Schema):
+    id = fields.Integer()
+    message_id = fields.String()
+    type = fields.String(allow_none=True)
+    received_at = fields.DateTime()
+    status = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "Why it was rejected (or failed)."})
+    process_attempts = fields.Integer()
+    body = fields.String(metadata={"description": "The start of the stored event (300 characters)."})
 
 
 class DeliveriesQuerySchema(Schema):

@@ -12,10 +12,13 @@ import logging
 import sys
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from config.settings import ConfigError
 from workers.cli.api import api_command
+from workers.cli.common import database_failure
 from workers.cli.dev import demo, sandbox_command
+from workers.cli.events import events
 from workers.cli.integrations import install, integrations
 from workers.cli.operations import deliveries, replay, stats
 from workers.cli.pipeline import db, ingest, publish
@@ -36,6 +39,9 @@ class Main(click.Group):
         except IntegrationNotFound as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except OperationalError as e:  # the database went away after the command's first check
+            click.echo(f"error: {database_failure(e)}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=Main)
@@ -52,6 +58,7 @@ COMMANDS = (
     publish,
     ingest,
     deliveries,
+    events,
     stats,
     replay,
     sandbox_command,

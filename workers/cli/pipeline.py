@@ -8,9 +8,10 @@ from typing import IO
 
 import click
 
-from config.settings import ConfigError, hide_password, load_settings
+from config.settings import hide_password, load_settings
 from models.db import database_url, session_factory
-from workers.cli.common import ready_settings
+from workers.cli.common import broker_connection, ready_settings
+from workers.failures import broker_error, broker_errors
 
 
 @click.group()
@@ -29,22 +30,30 @@ def db_upgrade() -> None:
 @click.argument("source", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default="-")
 def publish(source: IO[str]) -> None:
     """Publish newline-delimited JSON events from FILE (or stdin) to datafly.events, with confirms."""
-    from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
+    from workers.ingest.wire import PublishReport, declare, parse_lines, publish_events
 
     settings = load_settings()
     report = PublishReport()
-    with connect(settings.broker_url) as connection:
+    with broker_connection(settings.broker_url) as connection:
         try:
-            connection.ensure_connection(max_retries=2)
-        except connection.connection_errors as e:
-            raise ConfigError(f"BROKER_URL is unreachable ({e}): {hide_password(settings.broker_url)}") from e
-        declare(connection)
-        publish_events(connection, parse_lines(source, report), report)
+            declare(connection)
+            publish_events(connection, parse_lines(source, report, envelope_problem), report)
+        except broker_errors() as e:  # the broker went away, or refused the declaration
+            raise broker_error(settings.broker_url, e) from e
     for number, problem in report.bad_lines:
         click.echo(f"line {number}: {problem}; not published", err=True)
     click.echo(f"{report.confirmed} events published and confirmed, {len(report.bad_lines)} lines rejected")
     if report.bad_lines:
         sys.exit(1)
+
+
+def envelope_problem(event: dict) -> str | None:
+    """What POST /v1/events refuses, refused here with the same words: an event needs a messageId (what makes a
+    redelivery harmless) and a type; the rest is the pipeline's to validate and record."""
+    from workers.admin.schemas import EventEnvelopeSchema
+
+    errors = EventEnvelopeSchema().validate(event)
+    return "; ".join(f"{field}: {' '.join(map(str, problems))}" for field, problems in errors.items()) or None
 
 
 @click.command()
@@ -59,7 +68,12 @@ def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:
 
     settings = ready_settings()
     consumer = IngestConsumer(
-        connect_consumer(settings.broker_url), session_factory(), trigger_processing, batch_size, batch_ms
+        connect_consumer(settings.broker_url),
+        session_factory(),
+        trigger_processing,
+        batch_size,
+        batch_ms,
+        broker_url=settings.broker_url,
     )
     click.echo(f"ingesting from {hide_password(settings.broker_url)} in batches of {batch_size}/{batch_ms} ms")
     with contextlib.suppress(KeyboardInterrupt):

@@ -12,6 +12,8 @@ from kombu import Connection, Consumer, Message
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import hide_password
+from workers.failures import Throttle, broker_error, broker_errors, database_error
 from workers.ingest.inbox import Incoming, store_events
 from workers.ingest.wire import declare, events_queue
 
@@ -35,8 +37,10 @@ class IngestConsumer:
         trigger: Trigger,
         batch_size: int = 1000,
         batch_ms: int = 200,
+        broker_url: str | None = None,
     ) -> None:
         self.connection = connection
+        self.broker_url = broker_url  # named in failure lines (kombu's as_uri garbles a custom transport)
         self.sessions = sessions
         self.trigger = trigger
         self.batch_size = batch_size
@@ -44,24 +48,42 @@ class IngestConsumer:
         self.buffer: list[Message] = []
         self.stored = 0
         self.stop = threading.Event()
+        self.connected = False
+        self.broker_down = Throttle(log)
+        self.database_down = Throttle(log)
 
     def on_message(self, message: Message) -> None:
         self.buffer.append(message)
 
     def run(self, idle_exit_seconds: float | None = None) -> None:
-        """Consume until stopped (or, with idle_exit_seconds, until the queue stayed empty that long)."""
+        """Consume until stopped (or, with idle_exit_seconds, until the queue stayed empty that long).
+
+        Without the broker it says so in one warning (again at most every 30 s) and retries, backing off from
+        1 s to 30 s; the messages of an unfinished batch are unacked, so the broker redelivers them."""
+        delay = 1.0
         while not self.stop.is_set():
             try:
                 if self.consume(idle_exit_seconds):
                     return
-            except self.connection.connection_errors + self.connection.channel_errors as e:
-                log.warning("broker connection lost (%s); reconnecting", type(e).__name__)
+            except broker_errors() as e:
                 self.buffer.clear()  # unacked: the broker redelivers them
-                time.sleep(1.0)
+                if self.connected:
+                    self.broker_down.reset()  # it was up: a new outage is worth a line at once
+                    delay = 1.0
+                self.broker_down.warning(
+                    "%s; retrying (backoff up to 30 s)", broker_error(self.broker_url or "BROKER_URL", e)
+                )
+                self.connected = False
+                if self.stop.wait(delay):
+                    return
+                delay = min(delay * 2, 30.0)
                 self.connection = self.connection.clone()
 
     def consume(self, idle_exit_seconds: float | None) -> bool:
-        self.connection.ensure_connection(max_retries=None, interval_start=0.5, interval_step=1, interval_max=5)
+        self.connection.ensure_connection(max_retries=1, interval_start=0.2)
+        if not self.connected:
+            log.info("connected to %s", hide_password(self.broker_url or "the broker"))
+        self.connected = True
         channel = self.connection.channel()
         declare(self.connection)
         consumer = Consumer(channel, queues=[events_queue], on_message=self.on_message, no_ack=False)
@@ -93,9 +115,14 @@ class IngestConsumer:
             try:
                 with self.sessions.begin() as session:
                     ids = store_events(session, incoming)
+                self.database_down.reset()
                 break
             except OperationalError as e:  # database down: keep the messages unacked and try again
-                log.warning("storing %d events failed (%s); retrying in %.1fs", len(batch), e.orig, delay)
+                bind = getattr(self.sessions, "kw", {}).get("bind")
+                url = bind.url.render_as_string(hide_password=False) if bind is not None else "DATABASE_URL"
+                self.database_down.warning(
+                    "storing %d events failed: %s; retrying (backoff up to 10 s)", len(batch), database_error(url, e)
+                )
                 if self.stop.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)

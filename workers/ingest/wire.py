@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer, Queue
@@ -76,8 +76,11 @@ class PublishReport:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
 
 
-def parse_lines(lines: Iterable[str], report: PublishReport) -> Iterator[dict]:
-    """Newline-delimited JSON events; a line that is not a JSON object is reported by its number."""
+def parse_lines(
+    lines: Iterable[str], report: PublishReport, check: Callable[[dict], str | None] = lambda event: None
+) -> Iterator[dict]:
+    """Newline-delimited JSON events; a line that is not a JSON object, or that `check` refuses (it returns
+    the reason), is reported by its number."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -88,6 +91,10 @@ def parse_lines(lines: Iterable[str], report: PublishReport) -> Iterator[dict]:
             continue
         if not isinstance(event, dict):
             report.bad_lines.append((number, f"a JSON {type(event).__name__}, not an event object"))
+            continue
+        problem = check(event)
+        if problem:
+            report.bad_lines.append((number, problem))
             continue
         yield event
 

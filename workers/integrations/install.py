@@ -16,6 +16,7 @@ from config.secrets import decrypt_key, encrypt_key, mask_key, secret_for
 from config.settings import SENDGRID_API_EU, ConfigError, Settings
 from mapping import MappingConfig
 from models import AttemptKind, Integration, IntegrationStatus
+from workers.failures import sendgrid_error
 from workers.integrations.lifecycle import DuplicateIntegration, find_duplicate
 from workers.integrations.status import AUTH_ADVICE
 from workers.sendgrid.attempts import record_attempt
@@ -53,6 +54,8 @@ class InstallResult:
 
 def check_key(client: SendGridClient) -> SendGridResponse:
     answer = client.scopes()
+    if answer.status is None:  # no answer at all: say where we looked, in one line
+        raise InstallError(sendgrid_error(client.api_url, answer.transport_error or "no answer"))
     if answer.status in (401, 403):
         raise InstallError(
             f"SendGrid rejected the API key ({answer.status} {answer.message}): invalid API key or missing "
