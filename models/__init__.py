@@ -13,6 +13,7 @@ from models.delivery import (
 from models.erasure import ErasedIdentifier, Erasure, ErasureStatus
 from models.event import Event, EventStatus
 from models.integration import Integration, IntegrationStatus
+from models.retention import RetainedCount
 
 __all__ = [
     "AttemptKind",
@@ -32,4 +33,5 @@ __all__ = [
     "Integration",
     "IntegrationStatus",
     "Order",
+    "RetainedCount",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created, enum_values, json, pk, utcnow
-from models.delivery import Delivery, DeliveryAttempt
+from models.delivery import DeliveryAttempt
 from models.event import Event
 
 
@@ -61,8 +61,7 @@ class ErasedIdentifier(Base):
     erased_at: Mapped[datetime]
 
 
-# Retention's indexes (workers/privacy/retention.py): the rows whose heavy columns are still kept, by age. A row
-# leaves its index once retention nulled the column, so each run reads only what is left to do.
-Index("ix_events_retained", Event.received_at, postgresql_where=text("payload IS NOT NULL OR raw_body IS NOT NULL"))
-Index("ix_deliveries_patch_kept", Delivery.created_at, postgresql_where=text("patch IS NOT NULL"))
+# Retention's indexes (workers/privacy/retention.py): events by age (it deletes the oldest), and the attempts whose
+# error text is still kept (a row leaves that index once retention nulled the text).
+Index("ix_events_received_at", Event.received_at)
 Index("ix_delivery_attempts_error_kept", DeliveryAttempt.created_at, postgresql_where=text("error IS NOT NULL"))

@@ -2,7 +2,9 @@
 
 `erasures` records each request to forget a person (keyed hashes only, never the identifier in clear once it
 finished); `erased_identifiers` holds the keyed hashes that processing checks so an erased person does not come
-back. Three partial indexes let retention find the rows whose payload, patch or error text it has not removed yet.
+back. Retention deletes events (with their deliveries) older than SIGNAL_RETENTION_DAYS and keeps their counts in
+`retained_counts`; an index on events.received_at finds the oldest, a partial one the attempts whose error text
+it has not removed yet.
 
 Revision ID: b2d4f6081a27
 Revises: a1c3e5f70916
@@ -59,14 +61,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_erased_identifiers_digest"), "erased_identifiers", ["digest"], unique=False)
     op.create_index(op.f("ix_erased_identifiers_erasure_id"), "erased_identifiers", ["erasure_id"], unique=False)
-    op.create_index(
-        "ix_events_retained",
-        "events",
-        ["received_at"],
-        postgresql_where=sa.text("payload IS NOT NULL OR raw_body IS NOT NULL"),
-    )
-    op.create_index(
-        "ix_deliveries_patch_kept", "deliveries", ["created_at"], postgresql_where=sa.text("patch IS NOT NULL")
+    op.create_index("ix_events_received_at", "events", ["received_at"])
+    op.create_table(
+        "retained_counts",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("record", sa.String(length=20), nullable=False),
+        sa.Column("integration_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_retained_counts")),
+        sa.UniqueConstraint("day", "record", "integration_id", "status", "kind", name="uq_retained_counts_key"),
     )
     op.create_index(
         "ix_delivery_attempts_error_kept",
@@ -78,8 +84,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_delivery_attempts_error_kept", table_name="delivery_attempts")
-    op.drop_index("ix_deliveries_patch_kept", table_name="deliveries")
-    op.drop_index("ix_events_retained", table_name="events")
+    op.drop_table("retained_counts")
+    op.drop_index("ix_events_received_at", table_name="events")
     op.drop_index(op.f("ix_erased_identifiers_erasure_id"), table_name="erased_identifiers")
     op.drop_index(op.f("ix_erased_identifiers_digest"), table_name="erased_identifiers")
     op.drop_table("erased_identifiers")

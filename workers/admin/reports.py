@@ -77,8 +77,13 @@ def event_type_of(event_type: str | None, kind: str | None) -> str | None:
 
 
 def stats(session: Session) -> dict:
+    from workers.privacy.retention import retained_counts
+
+    kept = retained_counts(session)  # rows retention deleted still count (workers/privacy/retention.py)
     events = dict(session.execute(select(Event.status, func.count()).group_by(Event.status)).all())
     deliveries = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+    events = {s: events.get(s, 0) + kept["events"].get(s.value, 0) for s in EventStatus}
+    deliveries = {s: deliveries.get(s, 0) + kept["deliveries"].get(s.value, 0) for s in DeliveryStatus}
     return {
         "events": {
             "received": sum(events.values()),  # every event ever received

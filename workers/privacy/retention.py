@@ -1,12 +1,15 @@
-"""Retention: after SIGNAL_RETENTION_DAYS the heavy columns go, the rows stay.
+"""Retention: after SIGNAL_RETENTION_DAYS an event goes, with its deliveries; their counts stay.
 
-What goes: events' `payload` and `raw_body` (processed, rejected or failed events; never one still waiting, nor
-one a held delivery will be mapped from again), deliveries' `patch` (once no longer held or queued) and
-attempts' `error` text. The rows, their statuses, types, times and counts stay, so Live Events and the statistics
-count what they always counted; contacts, orders and identity links are the state and are not touched.
+Deleted: events received before the cutoff (processed, rejected or failed; never one still waiting, nor one with
+a delivery still held, queued or sent) and, through the foreign key, their deliveries: the payload, the raw body,
+the patch, the email and ids they carried. Before the delete the same transaction adds them to `retained_counts`
+(per day, status, kind and integration), which the statistics add to the rows still stored, so `stats` still
+counts every event ever received. Attempts stay (one per HTTP request, a few per thousand events) without their
+error text. Contacts, orders, identity links, suppressions and erasure records are the state: not touched.
 
-In small batches (BATCH rows per transaction, `FOR UPDATE SKIP LOCKED`, oldest first through partial indexes
-that only hold the rows still to do), so no lock is held long and the pipeline never waits for it.
+In small batches (BATCH events per transaction, `FOR UPDATE SKIP LOCKED`, oldest first by an index on
+`received_at`), so no lock is held long and the pipeline never waits for it; the space is reused after VACUUM
+(autovacuum), so under a steady stream the database stops growing once the retention period has passed.
 """
 
 from __future__ import annotations
@@ -15,43 +18,69 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import null, or_, select, text, update
+from sqlalchemy import Date, cast, delete, exists, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Delivery, DeliveryAttempt, DeliveryStatus, Erasure, ErasureStatus, Event, EventStatus
-from models.base import has_status, utcnow
+from models import Delivery, DeliveryAttempt, DeliveryStatus, Erasure, ErasureStatus, Event, EventStatus, RetainedCount
+from models.base import utcnow
+from models.db import among
 
 log = logging.getLogger(__name__)
 BATCH = 1000
 BUDGET_SECONDS = 20.0  # one beat run; what is left waits for the next
+WAITING = (DeliveryStatus.HELD, DeliveryStatus.QUEUED, DeliveryStatus.SENT)
 
 
-def _events(cutoff: datetime, batch: int):
-    held = select(Delivery.event_id).where(has_status(Delivery.status, DeliveryStatus.HELD))
-    ids = (
+def _oldest_events(cutoff: datetime, batch: int):
+    waiting = exists().where(Delivery.event_id == Event.id, Delivery.status.in_(WAITING))
+    return (
         select(Event.id)
-        .where(or_(Event.payload.is_not(None), Event.raw_body.is_not(None)), Event.received_at < cutoff)
-        .where(Event.status != EventStatus.RECEIVED, Event.id.not_in(held))
+        .where(Event.received_at < cutoff, Event.status != EventStatus.RECEIVED, ~waiting)
         .order_by(Event.received_at)
         .limit(batch)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Event, skip_locked=True)
     )
-    return update(Event).where(Event.id.in_(ids.scalar_subquery())).values(payload=null(), raw_body=None)
 
 
-def _patches(cutoff: datetime, batch: int):
-    ids = (
-        select(Delivery.id)
-        .where(Delivery.patch.is_not(None), Delivery.created_at < cutoff)
-        .where(Delivery.status.not_in([DeliveryStatus.HELD, DeliveryStatus.QUEUED]))
-        .order_by(Delivery.created_at)
-        .limit(batch)
-        .with_for_update(skip_locked=True)
+def _count(ids: list[int]):
+    """INSERT INTO retained_counts the counts of these events and their deliveries (added to what is there)."""
+    e_day, d_day = (
+        cast(func.timezone("UTC", Event.received_at), Date),
+        cast(func.timezone("UTC", Delivery.created_at), Date),
     )
-    return update(Delivery).where(Delivery.id.in_(ids.scalar_subquery())).values(patch=null())
+    events = select(e_day, literal("events"), literal(0), Event.status, func.coalesce(Event.type, ""), func.count())
+    events = events.where(among(Event.id, ids)).group_by(e_day, Event.status, Event.type)
+    deliveries = select(d_day, literal("deliveries"), Delivery.integration_id, Delivery.status,
+                        func.coalesce(Delivery.kind, ""), func.count())  # fmt: skip
+    deliveries = deliveries.where(among(Delivery.event_id, ids)).group_by(
+        d_day, Delivery.integration_id, Delivery.status, Delivery.kind
+    )
+    columns = ["day", "record", "integration_id", "status", "kind", "count"]
+    statements = []
+    for rows in (events, deliveries):
+        stmt = insert(RetainedCount).from_select(columns, rows)
+        statements.append(
+            stmt.on_conflict_do_update(
+                constraint="uq_retained_counts_key", set_={"count": RetainedCount.count + stmt.excluded.count}
+            )
+        )
+    return statements
 
 
-def _errors(cutoff: datetime, batch: int):
+def delete_events(session: Session, cutoff: datetime, batch: int) -> tuple[int, int]:
+    """One batch: (events, deliveries) deleted, their counts kept."""
+    ids = list(session.scalars(_oldest_events(cutoff, batch)))
+    if not ids:
+        return 0, 0
+    for statement in _count(ids):
+        session.execute(statement)
+    deliveries = session.scalar(select(func.count()).where(among(Delivery.event_id, ids)))
+    session.execute(delete(Event).where(among(Event.id, ids)).execution_options(synchronize_session=False))
+    return len(ids), deliveries or 0
+
+
+def strip_errors(session: Session, cutoff: datetime, batch: int) -> int:
     ids = (
         select(DeliveryAttempt.id)
         .where(DeliveryAttempt.error.is_not(None), DeliveryAttempt.created_at < cutoff)
@@ -59,10 +88,8 @@ def _errors(cutoff: datetime, batch: int):
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
-    return update(DeliveryAttempt).where(DeliveryAttempt.id.in_(ids.scalar_subquery())).values(error=None)
-
-
-TARGETS = {"events": _events, "deliveries": _patches, "delivery_attempts": _errors}
+    statement = update(DeliveryAttempt).where(DeliveryAttempt.id.in_(ids.scalar_subquery())).values(error=None)
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
 
 
 def apply_retention(
@@ -72,21 +99,38 @@ def apply_retention(
     batch: int = BATCH,
     budget: float = BUDGET_SECONDS,
 ) -> dict[str, int]:
-    """Strip what is older than `retention` (strictly: a row exactly at the cutoff stays); rows changed per table."""
+    """Remove what is older than `retention` (strictly: a row exactly at the cutoff stays); rows per table."""
     cutoff, started = (now or utcnow()) - retention, time.monotonic()
-    removed = dict.fromkeys(TARGETS, 0)
-    for table, statement in TARGETS.items():
-        while time.monotonic() - started < budget:
-            with sessions.begin() as session:
-                n = session.execute(statement(cutoff, batch).execution_options(synchronize_session=False)).rowcount
-            removed[table] += n or 0
-            if (n or 0) < batch:
-                break
+    removed = {"events": 0, "deliveries": 0, "delivery_attempts": 0}
+    while time.monotonic() - started < budget:
+        with sessions.begin() as session:
+            events, deliveries = delete_events(session, cutoff, batch)
+        removed["events"] += events
+        removed["deliveries"] += deliveries
+        if events < batch:
+            break
+    while time.monotonic() - started < budget:
+        with sessions.begin() as session:
+            n = strip_errors(session, cutoff, batch)
+        removed["delivery_attempts"] += n
+        if n < batch:
+            break
     if any(removed.values()):
         log.info("retention (older than %s): %s", cutoff.isoformat(timespec="seconds"), removed)
     else:
         log.debug("retention: nothing older than %s", cutoff.isoformat(timespec="seconds"))
     return removed
+
+
+def retained_counts(session: Session) -> dict[str, dict[str, int]]:
+    """What retention deleted, by record and status (the statistics add it to the stored rows)."""
+    counts: dict[str, dict[str, int]] = {"events": {}, "deliveries": {}}
+    query = select(RetainedCount.record, RetainedCount.status, func.sum(RetainedCount.count)).group_by(
+        RetainedCount.record, RetainedCount.status
+    )
+    for record, status, total in session.execute(query):
+        counts.setdefault(record, {})[status] = int(total)
+    return counts
 
 
 def overdue_erasures(session: Session, late: timedelta = timedelta(minutes=2)) -> list[int]:
