@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import Text, delete, func, literal, null, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from models import Contact, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus, Identity, Order
+from models import (
+    Contact,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    Identity,
+    Integration,
+    Order,
+)
 from models.base import utcnow
 from models.db import among
 from workers.privacy.guard import ERASED
@@ -132,8 +142,10 @@ def remove(session: Session, person: Person) -> dict[str, int]:
     Returns the rows touched per table (what the erasure record keeps)."""
     emails, now = sorted(person.emails), utcnow()
     linked = tuple_(Identity.kind, Identity.value).in_(person.keys() or [("", "")])
+    # With the integration ids the unique index (integration_id, email) finds the contacts.
+    integrations, emailed = sorted(session.scalars(select(Integration.id))), among(Contact.email, emails)
     removed = {
-        "contacts": _count(session, delete(Contact).where(among(Contact.email, emails))),
+        "contacts": _count(session, delete(Contact).where(among(Contact.integration_id, integrations), emailed)),
         "orders": _count(session, delete(Order).where(among(Order.email, emails))),
         "identities": _count(session, delete(Identity).where(or_(among(Identity.email, emails), linked))),
     }
