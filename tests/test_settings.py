@@ -94,3 +94,12 @@ def test_keys_are_encrypted_masked_and_redacted():
         decrypt_key(token, OLD)
     assert mask_key(KEY) == "SG.…nopq"
     assert KEY not in redact(f"Bearer {KEY} failed")
+
+
+def test_no_repr_shows_a_key():
+    from workers.integrations.install import InstallRequest
+    from workers.sendgrid.client import SendGridClient
+
+    assert KEY not in repr(InstallRequest(api_key=KEY, default_list_id="list-1"))
+    assert KEY not in repr(SendGridClient("https://api.sendgrid.com", KEY))
+    assert "list-1" in repr(InstallRequest(api_key=KEY, default_list_id="list-1"))
