@@ -63,7 +63,8 @@ def run_erasure(sessions: sessionmaker[Session], erasure_id: int, client_for: Cl
         problems = [s["error"] for s in erasure.sendgrid.values() if s.get("error") and s["step"] != "done"]
         erasure.error = "; ".join(problems)[:2000] or None
         if problems and utcnow() - erasure.requested_at > settings.retry_window:
-            erasure.status, erasure.finished_at = ErasureStatus.FAILED, utcnow()
+            # Given up; the token goes too: `forget` again for the same person once the cause is fixed.
+            erasure.status, erasure.finished_at, erasure.pending_secret = ErasureStatus.FAILED, utcnow(), None
             return None
         delay = min(delays)
         erasure.next_attempt_at = utcnow() + timedelta(seconds=delay)
