@@ -38,6 +38,7 @@ OPERATIONS = {
     ("POST", "/v1/admin/integrations/{integration_id}/enable"),
     ("POST", "/v1/admin/privacy/erasures"),
     ("GET", "/v1/admin/privacy/erasures/{erasure_id}"),
+    ("GET", "/v1/admin/events"),
 }
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 

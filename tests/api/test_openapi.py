@@ -67,6 +67,7 @@ DESCRIBED = {
     ("POST", f"{ONE_INTEGRATION}/enable"): (None, "200", "#/components/schemas/Integration"),
     ("POST", ERASURES): ("#/components/schemas/ErasureRequest", "202", "#/components/schemas/Erasure"),
     ("GET", f"{ERASURES}/{{erasure_id}}"): (None, "200", "#/components/schemas/Erasure"),
+    ("GET", "/v1/admin/events"): (None, "200", {"type": "array", "items": {"$ref": "#/components/schemas/EventList"}}),
 }
 ERRORS = {"400", "401", "503"}  # every operation: invalid input, no or a wrong token, database unavailable
 
