@@ -183,8 +183,6 @@ def test_the_cli_refuses_a_duplicate_and_runs_the_lifecycle(service_env, sandbox
     assert forced.returncode == 0, forced.stderr
 
     assert "disabled" in cli(service_env, "integrations", "disable", first_id).stdout
-    listed = json.loads(cli(service_env, "integrations", "--json").stdout)
-    assert [row["status"] for row in listed] == ["disabled", "active"]
     assert cli(service_env, "integrations", "enable", first_id).stdout.strip() == f"integration {first_id} active"
     deleted = cli(service_env, "integrations", "delete", first_id, "--yes")
     assert deleted.returncode == 0 and "kept: every event" in deleted.stdout
@@ -222,3 +220,22 @@ def test_the_api_disables_enables_and_deletes(api, db, sandbox):
     assert api.post(f"{base}/enable").status_code == 404
     with db() as session:
         assert session.scalar(select(func.count()).select_from(Integration)) == 0
+
+
+def test_an_invalid_config_is_config_invalid_and_never_stops_the_others(db, sandbox, integration, settings, api):
+    other = second_integration(db, sandbox, settings)
+    publish(db, identify("a@example.com", "u1"))  # queued for both
+    with db.begin() as session:
+        session.get(Integration, other).config = {"trait_fields": {"plan": "first name"}}  # not a field name
+    listed = {row["id"]: row for row in api.get("/v1/admin/integrations").json()}
+    assert listed[other]["status"] == "config_invalid" and "trait_fields" in listed[other]["status_reason"]
+    assert listed[integration.id]["status"] == "active"
+
+    worker_client = lambda i: client_for(i, settings)  # noqa: E731
+    assert flush_integration(db, other, worker_client).stopped == "config_invalid"
+    assert flush_integration(db, integration.id, worker_client).requests == 1
+    publish(db, identify("b@example.com", "u2", 1))  # its deliveries fail with the reason; the other's queue
+    assert deliveries_of(db, other) == {"queued": 1, "failed": 1}
+    with db() as session:
+        failed = session.scalar(select(Delivery).where(Delivery.integration_id == other, Delivery.status == "failed"))
+        assert "invalid mapping config" in failed.reason

@@ -19,7 +19,7 @@ from workers.delivery.outcomes import send_chunk, wait_for_rate_limit
 from workers.delivery.report import FlushReport
 from workers.delivery.retry import RetryPolicy
 from workers.delivery.suppressions import sync_suppressions
-from workers.integrations.status import mark_key_unreadable
+from workers.integrations.status import mark_config_invalid, mark_key_unreadable
 from workers.sendgrid.client import SendGridClient
 
 CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
@@ -72,6 +72,9 @@ def flush_round(
     except ConfigError as e:  # this worker cannot decrypt the key: hold this integration, never the others
         mark_key_unreadable(integration, e)
         report.stopped = "key_unreadable"
+        return 0
+    if mark_config_invalid(integration):  # its mapping does not load: nothing to build requests with
+        report.stopped = "config_invalid"
         return 0
     deliveries = list(
         session.scalars(

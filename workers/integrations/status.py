@@ -54,6 +54,17 @@ def mark_key_unreadable(integration: Integration, error: Exception) -> None:
     integration.status_reason = unreadable_reason(integration, error)
 
 
+def mark_config_invalid(integration: Integration) -> bool:
+    """Set config_invalid when the stored mapping config does not load; True when it does not."""
+    try:
+        MappingConfig.from_dict(integration.config or {})
+    except ValueError as e:
+        integration.status = IntegrationStatus.CONFIG_INVALID
+        integration.status_reason = config_reason(integration, e)
+        return True
+    return False
+
+
 def problem(integration: Integration, settings: Settings) -> tuple[IntegrationStatus, str] | None:
     """What keeps this process from delivering to the integration (its config, its key), or None."""
     try:
