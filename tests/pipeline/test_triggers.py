@@ -4,7 +4,6 @@ the sweep's re-triggers are. The count is what sets a poison event aside (tests/
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from models import Event, EventStatus
 from tests.factories import identify
 from workers import tasks
 from workers.ingest.inbox import Incoming, store_events
+from workers.processing.sweep import SweepResult
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def test_ingest_triggers_fresh_and_the_sweep_does_not(db, monkeypatch):
     sent = []
     monkeypatch.setattr(tasks.process_events_task, "apply_async", lambda args, kwargs, **options: sent.append(kwargs))
     monkeypatch.setattr(tasks, "sessions", lambda: db)
-    found = SimpleNamespace(events_to_process=[3], integrations_to_flush=[], released_held=0)
+    found = SweepResult(events_to_process=[3])
     monkeypatch.setattr(tasks, "sweep", lambda *args, **kwargs: found)
     tasks.trigger_processing([1, 2])  # what ingest calls
     tasks.sweep_task.run()
