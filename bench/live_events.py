@@ -196,6 +196,10 @@ def cases(now: datetime, message_id: str = "msg-00350000", email: str = "user424
         Case("succeeded + type + integration + time", {"status": "succeeded", "type": "product_viewed",
                                                        "integration": "2", **window}),  # fmt: skip
         Case("held + integration=3 + type=track", {"status": "held", "integration": "3", "type": "track"}),
+        Case("import_errored + type=track + integration=3", {"status": "import_errored", "type": "track",
+                                                             "integration": "3"}),  # fmt: skip
+        Case("email prefix + held + identify (none)", {"q": email[:5], "status": "held", "type": "identify"}),
+        Case("integration without deliveries", {"integration": "99"}),
         Case("page 2 (cursor), no filter", {}, second_page=True),
         Case("page 2 (cursor), status=failed", {"status": "failed"}, second_page=True),
         Case("page 2 (cursor), status=rejected", {"status": "rejected"}, second_page=True),
