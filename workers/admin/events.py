@@ -14,9 +14,11 @@ from kombu import Connection
 
 from config.settings import hide_password
 from workers.admin.schemas import EventBatchSchema, EventEnvelopeSchema
+from workers.failures import Throttle
 from workers.ingest.wire import connect, declare, publish_events
 
 log = logging.getLogger(__name__)
+_broker_down = Throttle(log)  # an outage: one line, then at most every 30 s, not one per request
 
 
 class InvalidEvents(Exception):
@@ -91,7 +93,7 @@ class EventPublisher:
                 return publish_events(self._connect(), events)
             except Exception as e:  # kombu raises transport-specific errors
                 self._close()
-                log.warning("publishing to %s failed: %s", hide_password(self.broker_url), e)
+                _broker_down.warning("BROKER_URL: publishing to %s failed: %s", hide_password(self.broker_url), e)
                 raise BrokerUnavailable(
                     f"the broker did not confirm the events ({type(e).__name__}): {hide_password(self.broker_url)}; "
                     "re-sending is safe, a repeated messageId is stored once"
