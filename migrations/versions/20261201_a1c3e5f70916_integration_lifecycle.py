@@ -17,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # No schema change: the new statuses (disabled, key_unreadable, config_invalid) fit integrations.status, a
+    # VARCHAR(20) without a CHECK constraint (a non-native enum). The revision stays so the chain is unchanged.
     pass
 
 

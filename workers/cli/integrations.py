@@ -98,7 +98,7 @@ def integrations(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no integrations installed: run `signal-sendgrid install --api-key ...`")
     for row in rows:
-        click.echo(f"{row['id']:>4}  {row['name']:<20} {row['status']:<12} key {row['api_key']}  {row['api_url']}")
+        click.echo(f"{row['id']:>4}  {row['name']:<20} {row['status']:<14} key {row['api_key']}  {row['api_url']}")
         if row["status_reason"]:
             click.echo(f"      {row['status_reason']}")
 
