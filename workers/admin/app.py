@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 
 from flask import Flask, request
 from flask_smorest import Api, abort
@@ -27,6 +26,7 @@ from workers.admin.blueprint import MAX_EVENTS_BODY, ApiState, blp, state
 from workers.admin.events import EventPublisher
 from workers.admin.metrics import register as register_metrics
 from workers.console.pages import register as register_console
+from workers.failures import Throttle
 
 # isort: off
 # Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
@@ -70,21 +70,13 @@ def check_token() -> None:
 
 
 log = logging.getLogger(__name__)
-LOG_EVERY_SECONDS = 30.0  # an outage is logged once, then at most this often, not once per request
-_logged_at: dict[str, float] = {}
-
-
-def log_outage(what: str, line: str) -> None:
-    now = time.monotonic()
-    if now - _logged_at.get(what, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
-        _logged_at[what] = now
-        log.warning("%s (answering 503 until it is back)", line)
+_database_down = Throttle(log)  # an outage: one line, then at most every 30 s, not one per request
 
 
 def database_unavailable(error: OperationalError):
     reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "no answer"
     url = hide_password(database_url(state().settings))
-    log_outage("database", f"DATABASE_URL is unreachable ({reason}): {url}")
+    _database_down.warning("DATABASE_URL is unreachable (%s): %s; answering 503 until it is back", reason, url)
     return {
         "code": 503,
         "status": "Service Unavailable",
