@@ -164,10 +164,6 @@ class SendGridClient:
     def import_status(self, job_id: str) -> SendGridResponse:
         return self.request("GET", f"/v3/marketing/contacts/imports/{quote(job_id, safe='')}")
 
-    def suppress(self, group_id: int, emails: list[str]) -> SendGridResponse:
-        return self.request("POST", f"/v3/asm/groups/{group_id}/suppressions", {"recipient_emails": emails})
-
-    def unsuppress(self, group_id: int, email: str) -> SendGridResponse:
     def search_emails(self, emails: list[str]) -> SendGridResponse:
         """At most 100 emails; 200 with a result per email, 404 when none matches (workers/sendgrid/contacts.py)."""
         return self.request("POST", "/v3/marketing/contacts/search/emails", {"emails": emails})
@@ -176,4 +172,8 @@ class SendGridClient:
         """Asynchronous: 202 with a job_id, read like an import job (`import_status`)."""
         return self.request("DELETE", f"/v3/marketing/contacts?ids={quote(','.join(contact_ids), safe=',')}")
 
+    def suppress(self, group_id: int, emails: list[str]) -> SendGridResponse:
+        return self.request("POST", f"/v3/asm/groups/{group_id}/suppressions", {"recipient_emails": emails})
+
+    def unsuppress(self, group_id: int, email: str) -> SendGridResponse:
         return self.request("DELETE", f"/v3/asm/groups/{group_id}/suppressions/{quote(email, safe='')}")
