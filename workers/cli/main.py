@@ -61,12 +61,12 @@ COMMANDS = (
     events,
     stats,
     replay,
+    forget,
+    erasures,
     sandbox_command,
     api_command,
     demo,
     generate_key,
-    forget,
-    erasures,
     rotate_keys_command,
 )
 for _command in COMMANDS:
