@@ -167,13 +167,25 @@ def wait_until(condition: Callable[[], object], timeout: float = 10, what: str =
 
 
 def click_and_wait(browser, element) -> None:
-    """Click (a submit button, a link) and wait for the page it loads: a click returns before that page."""
+    """Click (a submit button, a link) and wait for the page it loads: a click returns before that page.
+
+    `element` is a WebElement, or a locator such as `(By.ID, "pause")`, which is looked up again if Chromium
+    replaced the node under the click (it says "Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    element.click()
+    for attempt in range(3):
+        page = browser.find_element(By.TAG_NAME, "html")
+        try:
+            (browser.find_element(*element) if isinstance(element, tuple) else element).click()
+            break
+        except (StaleElementReferenceException, WebDriverException) as e:
+            replaced = isinstance(e, StaleElementReferenceException) or "does not belong to the document" in str(e)
+            if not (replaced and isinstance(element, tuple)) or attempt == 2:
+                raise
+            time.sleep(0.2)
     WebDriverWait(browser, 15).until(staleness_of(page))
 
 

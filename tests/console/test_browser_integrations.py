@@ -32,7 +32,7 @@ def fill(browser, name: str, value: str) -> None:
 
 
 def click(browser, element_id: str) -> None:
-    click_and_wait(browser, browser.find_element(By.ID, element_id))
+    click_and_wait(browser, (By.ID, element_id))
 
 
 def test_install_from_the_library_and_manage_the_integration(signed_in, console_server, screenshot):
@@ -97,6 +97,24 @@ def test_install_from_the_library_and_manage_the_integration(signed_in, console_
     assert "resume it below" in browser.find_element(By.ID, "status-reason").text
     click(browser, "resume")
     assert browser.find_element(By.ID, "status").text == "active"
+
+    # Change its list: the account's lists offered; the second integration's list is refused as a duplicate.
+    click(browser, "show-lists")
+    browser.find_element(By.CSS_SELECTOR, f"#default_list_id option[value='{sandbox.list_id}']").click()
+    click(browser, "change-list")
+    assert "already delivers to list" in browser.find_element(By.ID, "error-default_list_id").text
+    fill(browser, "default_list_id", "")
+    click(browser, "change-list")
+    assert "The default list is now none." in browser.find_element(By.TAG_NAME, "main").text
+
+    # Update the key: a rejected one is refused with the advice (and not shown); a working one is stored.
+    fill(browser, "api_key", "SG.revoked-key.0123456789abcdef")
+    click(browser, "update-key")
+    assert "Marketing read/write" in browser.find_element(By.ID, "error-api_key").text
+    assert "SG.revoked-key.0123456789abcdef" not in browser.page_source
+    fill(browser, "api_key", sandbox.key)
+    click(browser, "update-key")
+    assert "The new key works and is stored" in browser.find_element(By.TAG_NAME, "main").text
 
     # Delete the second: the confirmation says what is kept.
     browser.get(second_page)

@@ -76,6 +76,9 @@ def error_field(message: str) -> str:
 
 
 def render(values: dict, api_key: str = "", errors: dict | None = None, **extra):
+    """The form again; a key SendGrid refused is not carried on (the operator types another)."""
+    if errors and "api_key" in errors:
+        api_key = ""
     return render_template(
         "console/install.html",
         values=values,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.secrets import redact
-from config.settings import SENDGRID_API_EU
+from config.settings import SENDGRID_API_EU, ConfigError
 from models import Delivery, DeliveryAttempt, Integration
 from workers.admin.blueprint import state, transaction
 from workers.console.blueprint import console
@@ -26,7 +26,7 @@ from workers.integrations.lifecycle import (
     enable_integration,
     get_integration,
 )
-from workers.integrations.status import shown_status
+from workers.integrations.status import client_for, shown_status
 from workers.tasks import after_commit, trigger_flush
 
 LATEST_REQUESTS = 20
@@ -98,7 +98,19 @@ def latest_requests(session: Session, integration_id: int) -> list[DeliveryAttem
     return list(session.scalars(query))
 
 
-def page(integration_id: int, errors: dict | None = None, notice: str | None = None, status_code: int = 200):
+def account_lists(integration: Integration) -> tuple[list[dict] | None, str | None]:
+    """The SendGrid account's lists (asked only when the operator asks: `?lists=1`), or why they cannot be read."""
+    try:
+        answer = client_for(integration, state().settings).lists()
+    except ConfigError as e:
+        return None, str(e)
+    if not answer.ok:
+        return None, f"SendGrid did not give the lists: {answer.message}"
+    lists = [{"id": str(i.get("id")), "name": i.get("name") or ""} for i in (answer.body or {}).get("result", [])]
+    return lists, None
+
+
+def page(integration_id: int, errors: dict | None = None, status_code: int = 200):
     with transaction() as session:
         try:
             integration = get_integration(session, integration_id)
@@ -109,6 +121,7 @@ def page(integration_id: int, errors: dict | None = None, notice: str | None = N
         headroom = next((a for a in attempts if a.ratelimit_limit), None)
         trait_fields = (integration.config or {}).get("trait_fields") or {}
         field_ids = {str(k): str(v) for k, v in (integration.field_ids or {}).items()}
+        lists, lists_error = account_lists(integration) if request.args.get("lists") else (None, None)
         html = render_template(
             "console/integration.html",
             integration=integration,
@@ -122,7 +135,9 @@ def page(integration_id: int, errors: dict | None = None, notice: str | None = N
             attempts=attempts,
             headroom=headroom,
             errors=errors or {},
-            notice=notice or ("Installed." if request.args.get("installed") else None),
+            lists=lists,
+            lists_error=lists_error,
+            notice="Installed." if request.args.get("installed") else None,
         )
     return html, status_code
 
@@ -150,7 +165,8 @@ def integration_update_key(integration_id: int):
         abort(404)
     except InstallError as e:
         return page(integration_id, {"api_key": redact(str(e), api_key)}, status_code=400)
-    return page(integration_id, notice="The new key works and is stored; held deliveries go out on the next flush.")
+    flash("The new key works and is stored; held deliveries go out on the next flush.")
+    return redirect(url_for("console.integration_page", integration_id=integration_id))
 
 
 @console.post("/integrations/<int:integration_id>/list")
@@ -168,7 +184,8 @@ def integration_change_list(integration_id: int):
         return page(integration_id, {"default_list_id": str(e), "duplicate": list_id}, status_code=409)
     except InstallError as e:
         return page(integration_id, {"default_list_id": str(e)}, status_code=400)
-    return page(integration_id, notice=f"The default list is now {list_id or 'none'}.")
+    flash(f"The default list is now {list_id or 'none'}.")
+    return redirect(url_for("console.integration_page", integration_id=integration_id))
 
 
 @console.post("/integrations/<int:integration_id>/pause")
