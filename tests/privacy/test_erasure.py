@@ -117,3 +117,29 @@ def test_an_unknown_person_is_an_erasure_that_finds_nothing(db, sandbox, integra
             "contacts": 0, "orders": 0, "identities": 0, "deliveries": 0, "events": 0, "delivery_attempts": 0
         }  # fmt: skip
         assert erasure.sendgrid[str(integration.id)]["outcome"] == "not found"
+
+
+def test_before_means_the_earlier_of_timestamp_and_arrival_against_the_request_time(
+    db, sandbox, integration, hashing_settings
+):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from workers.privacy.erasure import Subject, request_erasure
+    from workers.processing.process import process_events
+
+    with db.begin() as session:
+        at = request_erasure(session, hashing_settings, Subject.of(email=EMAIL)).requested_at
+
+    def stamped(when, name: str) -> dict:
+        return identify(EMAIL, USER, 0, first_name=name) | {"timestamp": when.isoformat().replace("+00:00", "Z")}
+
+    ids = store(db, stamped(at - timedelta(microseconds=1), "just before"), stamped(at, "at the request"),
+                stamped(at + timedelta(hours=1), "dated later, arrived before"))  # fmt: skip
+    with db.begin() as session:
+        session.execute(update(Event).where(Event.id == ids[2]).values(received_at=at - timedelta(seconds=1)))
+    process_events(db, ids)
+    with db() as session:
+        reasons = dict(session.execute(select(Delivery.event_id, Delivery.reason)).all())
+    assert [reasons[i] == "erased" for i in ids] == [True, False, True]
