@@ -19,7 +19,7 @@ from functools import lru_cache
 from celery import Task
 from celery.signals import worker_init, worker_process_init
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import ConfigError, Settings, load_settings
@@ -212,7 +212,11 @@ def sweep_task(self: DatabaseTask) -> None:
 @app.task(name="signal.run_erasure", bind=True, base=DatabaseTask, max_retries=None)
 def run_erasure_task(self: DatabaseTask, erasure_id: int) -> None:
     """Forget a person here and in SendGrid (workers/privacy); retried after the delay SendGrid's answers ask for."""
-    delay = run_erasure(sessions(), erasure_id, self.client_for, settings())
+    try:
+        delay = run_erasure(sessions(), erasure_id, self.client_for, settings())
+    except DBAPIError:  # a deadlock with a flush, the database restarting: the same pass again, a little later
+        log.warning("erasure %s: pass failed; retried in 5 s", erasure_id, exc_info=True)
+        delay = 5.0
     if delay is None:
         return
     if self.request.is_eager:  # no broker to hold a countdown: this process waits (the beat resumes a timeout)

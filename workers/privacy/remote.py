@@ -9,11 +9,13 @@ retried with it). Past the retry window (SIGNAL_RETRY_WINDOW_HOURS) of such answ
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -25,6 +27,7 @@ from workers.sendgrid.client import SendGridClient
 from workers.sendgrid.contacts import Unanswered, delete_contacts, find_contact_ids, job_status, record
 
 ClientFor = Callable[[Integration], SendGridClient]
+log = logging.getLogger(__name__)
 MAX_ROUNDS = 5  # deletions of one integration before giving up (a contact that keeps coming back)
 POLL_SECONDS = 1.0  # a deletion or import job still pending: look again after this
 
@@ -141,8 +144,13 @@ def drive_erasure(
 ) -> ErasureStatus | None:
     """Run passes in this process until the erasure finished or `timeout` passed (the CLI, the embedded mode)."""
     deadline = time.monotonic() + timeout
-    while (delay := run_erasure(sessions, erasure_id, client_for, settings)) is not None:
-        if time.monotonic() + delay > deadline:
+    while True:
+        try:
+            delay = run_erasure(sessions, erasure_id, client_for, settings)
+        except DBAPIError as e:  # a deadlock with a flush, the database restarting: the pass is tried again
+            log.warning("erasure %s: pass failed (%s), trying again", erasure_id, type(e.orig or e).__name__)
+            delay = 1.0
+        if delay is None or time.monotonic() + delay > deadline:
             break
         time.sleep(delay)
     with sessions() as session:
