@@ -303,6 +303,9 @@ def run(
         time.sleep(11)
         figures["db_rows_written_per_event"] = round((stack.rows_written() - rows_before) / events, 2)
         figures["wal_bytes_per_event"] = round((stack.wal_position() - wal_before) / events)
+        # Stored, not written: the database's size per event (tables, indexes, TOAST; docs/privacy.md, retention).
+        ((db_bytes,),) = stack.query("SELECT pg_database_size(current_database())")
+        figures["db_bytes_per_event"] = round(db_bytes / events)
         figures["rows_per_event_by_table"] = {  # inserts, updates, and the share of updates that were HOT
             name: [round(ins / events, 2), round(upd / events, 2), round(hot / max(upd, 1), 2)]
             for name, ins, upd, hot in stack.query(

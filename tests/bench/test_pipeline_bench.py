@@ -35,6 +35,7 @@ def test_the_benchmark_prints_every_figure(tmp_path: Path):
     assert figures["latency_events_measured"] > 0
     assert figures["sendgrid_requests"] > 0 and figures["sendgrid_requests_per_10k_events"] > 0
     assert figures["db_rows_written_per_event"] > 1 and figures["wal_bytes_per_event"] > 0
+    assert figures["db_bytes_per_event"] > 0
     assert figures["deliveries_by_status"].get("succeeded", 0) + figures["deliveries_by_status"].get("sent", 0) > 0
     memory = figures["peak_memory_mb"]
     assert {"sandbox", "ingest", "ingest2", "worker"} <= set(memory) and all(mb > 10 for mb in memory.values())
