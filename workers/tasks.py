@@ -93,7 +93,8 @@ class DatabaseTask(Task):
         try:
             return super().__call__(*args, **kwargs)
         except OperationalError as e:
-            url = get_engine().url.render_as_string(hide_password=False)
+            bind = sessions().kw.get("bind")
+            url = bind.url.render_as_string(hide_password=False) if bind is not None else "DATABASE_URL"
             _database_down.warning("%s: %s skipped; the sweep retries it", database_error(url, e), self.name)
             return None
 

@@ -212,3 +212,23 @@ ACCESS_REFUSED = (
 )
 def test_reason_is_the_useful_part(error, expected):
     assert reason(error) == expected
+
+
+def test_a_task_meeting_a_database_outage_logs_one_line_and_no_traceback(caplog, monkeypatch):
+    from sqlalchemy.orm import sessionmaker
+
+    from config.settings import load_settings
+    from models.db import make_engine
+    from workers import tasks
+
+    engine = make_engine(CLOSED_DATABASE.replace("postgresql://", "postgresql+psycopg://"))
+    monkeypatch.setattr(tasks, "_bound", {"sessions": sessionmaker(bind=engine), "settings": load_settings({})})
+    monkeypatch.setattr(tasks, "_database_down", Throttle(logging.getLogger("workers.tasks")))
+    with caplog.at_level(logging.INFO, "workers.tasks"):
+        assert tasks.poll_imports_task() is None
+        assert tasks.sweep_task() is None  # a second outage line within 30 s is left out
+    assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+    line = caplog.records[0].getMessage()
+    assert line.startswith("DATABASE_URL is unreachable") or line.startswith("DATABASE_URL is unusable (")
+    assert "signal:***@127.0.0.1:1/signal" in line and "signal.poll_imports skipped" in line
+    engine.dispose()

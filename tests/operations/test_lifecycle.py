@@ -239,3 +239,11 @@ def test_an_invalid_config_is_config_invalid_and_never_stops_the_others(db, sand
     with db() as session:
         failed = session.scalar(select(Delivery).where(Delivery.integration_id == other, Delivery.status == "failed"))
         assert "invalid mapping config" in failed.reason
+
+
+def test_import_polling_without_due_jobs_is_one_cheap_query(db, sandbox, integration, settings):
+    def no_client(_integration):  # noqa: ANN001, ANN202
+        raise AssertionError("no job is due: no client, no request to SendGrid")
+
+    assert poll_imports(db, no_client) == 0
+    assert [r for r in sandbox.requests_log() if "imports" in r["path"]] == []
