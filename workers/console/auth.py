@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from datetime import timedelta
@@ -36,6 +37,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -125,6 +127,7 @@ def login():
         return render_template("console/login.html", next=target, configured=bool(configured))
     given = request.form.get("token", "").strip().encode("utf-8", "surrogateescape")
     if not configured or not hmac.compare_digest(given, configured.encode()):
+        log.warning("console sign-in refused from %s (a wrong admin token)", request.remote_addr)
         return render_template("console/login.html", next=target, configured=bool(configured), error=REFUSED), 401
     session.clear()  # no fixation: a fresh session (and CSRF token) from here on
     session.permanent = True
