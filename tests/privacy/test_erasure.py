@@ -143,3 +143,17 @@ def test_before_means_the_earlier_of_timestamp_and_arrival_against_the_request_t
     with db() as session:
         reasons = dict(session.execute(select(Delivery.event_id, Delivery.reason)).all())
     assert [reasons[i] == "erased" for i in ids] == [True, False, True]
+
+
+def test_a_forgotten_persons_deliveries_are_not_replayed(db, sandbox, integration, hashing_settings):
+    from workers.processing.process import process_events
+    from workers.processing.replay import ReplayFilter, replay_deliveries
+
+    process_events(db, store(db, *erin_history()))  # decided, queued, not sent yet
+    erase(db, sandbox, hashing_settings, email=EMAIL)
+    with db() as session:
+        skipped = select(func.count()).where(Delivery.status == DeliveryStatus.SKIPPED, Delivery.reason == "erased")
+        assert session.scalar(skipped) == 3
+    with db.begin() as session:
+        result = replay_deliveries(session, ReplayFilter("skipped"))
+    assert result.matched == 0 and sandbox.contact(EMAIL) is None

@@ -57,6 +57,7 @@ def matching(flt: ReplayFilter):
     query = (
         select(Delivery, Event).join(Event, Event.id == Delivery.event_id).where(has_status(Delivery.status, status))
     )
+    query = query.where(Delivery.reason.is_distinct_from("erased"))  # a forgotten person's: nothing left to send
     if flt.since:
         query = query.where(Delivery.updated_at >= flt.since)
     if flt.until:
