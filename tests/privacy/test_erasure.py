@@ -157,3 +157,24 @@ def test_a_forgotten_persons_deliveries_are_not_replayed(db, sandbox, integratio
     with db.begin() as session:
         result = replay_deliveries(session, ReplayFilter("skipped"))
     assert result.matched == 0 and sandbox.contact(EMAIL) is None
+
+
+def test_suppressions_are_kept_and_a_withdrawal_not_yet_forwarded_is_forwarded(db, sandbox, settings):
+    from workers.integrations.install import InstallRequest, install
+    from workers.privacy import hashing
+    from workers.processing.process import process_events
+
+    hashing.bind(settings)
+    with db.begin() as session:
+        install(
+            session, InstallRequest(api_key=sandbox.key, options={"unsubscribe_group_id": sandbox.group_id}), settings
+        )
+    deliver(db, sandbox, store(db, identify(EMAIL, USER, 1) | {"context": {"consent": {"marketing": True}}}))
+    process_events(db, store(db, identify(EMAIL, USER, 2) | {"context": {"consent": {"marketing": False}}}))
+    assert sandbox.suppressions()["groups"][str(sandbox.group_id)] == []  # not flushed yet: not told
+
+    erase(db, sandbox, settings, email=EMAIL)
+
+    assert sandbox.contact(EMAIL) is None
+    assert sandbox.suppressions()["groups"][str(sandbox.group_id)] == [EMAIL]  # kept: no mail to that address
+    hashing._bound.clear()
