@@ -134,9 +134,9 @@ def measure(url: str, runs: int, now: datetime) -> list[dict]:
 
 
 def table(figures: list[dict]) -> str:
-    lines = [f"{'case':<40} {'rows':>4}  {'query ms (median / max)':>24}  {'page ms (median / max)':>23}"]
+    lines = [f"{'case':<44} {'rows':>4}  {'query ms (median / max)':>24}  {'page ms (median / max)':>23}"]
     for f in figures:
-        lines.append(f"{f['case']:<40} {f['rows']:>4}  {f['query_ms_median']:>11.1f} / {f['query_ms_max']:<10.1f}  "
+        lines.append(f"{f['case']:<44} {f['rows']:>4}  {f['query_ms_median']:>11.1f} / {f['query_ms_max']:<10.1f}  "
                      f"{f['page_ms_median']:>10.1f} / {f['page_ms_max']:<10.1f}")  # fmt: skip
     slowest = max(max(f["query_ms_max"], f["page_ms_max"]) for f in figures)
     lines.append(f"slowest: {slowest:.1f} ms (limit {LIMIT_MS:.0f} ms): {'ok' if slowest < LIMIT_MS else 'TOO SLOW'}")
