@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 
 from celery import Task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +27,7 @@ from models.db import get_engine, session_factory
 from workers.celery import app, triggers_waiting
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import poll_imports
-from workers.failures import Throttle, check_database, database_error
+from workers.failures import Throttle, broker_error, broker_errors, check_database, database_error
 from workers.integrations.lifecycle import recheck_all
 from workers.integrations.status import client_for
 from workers.privacy.hashing import bind as bind_hasher
@@ -74,6 +74,24 @@ def _database_usable_at_boot(**_kwargs) -> None:
         sys.stderr.write(f"error: {e}\n")
         sys.stderr.flush()
         os._exit(2)  # celery would catch an exception here and carry on booting
+
+
+@worker_init.connect
+@beat_init.connect
+def _broker_usable_at_boot(**_kwargs) -> None:
+    """RabbitMQ refusing the login (a wrong password, an unknown vhost) will not heal by retrying: one line and
+    exit 2, instead of Celery's "Unrecoverable error" traceback. An unreachable broker is retried by Celery."""
+    if app.conf.task_always_eager:
+        return
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0.2)
+    except broker_errors() as e:
+        error = broker_error(app.conf.broker_url, e)
+        if "refused by RabbitMQ" in str(error):
+            sys.stderr.write(f"error: {error}\n")
+            sys.stderr.flush()
+            os._exit(2)
 
 
 @worker_process_init.connect

@@ -84,6 +84,7 @@ def answers(tmp_path_factory, broker_url, pg_url) -> dict[str, tuple[int | None,
             {"until": "BROKER_URL", "then": 8},
         ),
         "worker, database unusable": (wrong_db, worker, {}),
+        "worker, wrong broker password": (base_env(tmp, DATABASE_URL=pg_url, BROKER_URL=bad_password), worker, {}),
         # Celery retries after 2, 4, 6 s: two more of its own lines in 8 s.
         "worker, broker unreachable": (
             base_env(tmp, DATABASE_URL=pg_url, BROKER_URL=CLOSED_BROKER),
@@ -153,6 +154,13 @@ def test_a_worker_with_an_unusable_database_stops_at_boot_with_one_line(answers)
         "error: DATABASE_URL is unusable ("
     ), line
     assert "s3cret-pw" not in line
+
+
+def test_a_worker_refused_by_rabbitmq_stops_at_boot_with_one_line(answers):
+    code, err = answers["worker, wrong broker password"]
+    line = one_line(err)  # Celery alone: "Unrecoverable error" and a 40-line traceback
+    assert code == 2 and line.startswith("error: BROKER_URL is refused by RabbitMQ (ACCESS_REFUSED"), line
+    assert "not-the-password" not in line
 
 
 def test_a_worker_without_the_broker_logs_one_line_per_component(answers):
