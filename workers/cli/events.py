@@ -6,19 +6,17 @@ import json
 
 import click
 
+from models import EventStatus
 from models.db import session_scope
 from workers.cli.common import ready_settings
 
-STATUSES = ("received", "processed", "rejected", "failed")
-
 
 @click.command()
-@click.option("--status", type=click.Choice(STATUSES), default="rejected", show_default=True)
+@click.option("--status", type=click.Choice([s.value for s in EventStatus]), default="rejected", show_default=True)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
 def events(status: str, limit: int, as_json: bool) -> None:
     """Events with this status, newest first, with why (a rejected event was bad input)."""
-    from models import EventStatus
     from workers.admin.inbox_view import list_events
 
     ready_settings()
