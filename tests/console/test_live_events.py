@@ -20,6 +20,7 @@ from tests.factories import event, identify
 from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
 from workers.console.timeline import Cursor, TimelineFilter, timeline
+from workers.ingest.inbox import Incoming, store_events
 from workers.integrations.install import InstallRequest, install
 from workers.integrations.status import client_for as stored_key_client
 
@@ -225,6 +226,16 @@ def test_a_rejected_event_shows_its_reason_and_no_decision(console, db, stream):
     assert 'id="event-status">rejected' in html and "is not a valid email" in html
     assert "No delivery: " in html
     assert page(console, "/live-events/999999", status=404)
+
+
+def test_a_body_that_is_not_json_is_a_rejected_row_with_its_raw_body(console, db, stream):
+    with db.begin() as session:
+        store_events(session, [Incoming(b'{"type": "identify", "traits": {"email": "SG.x')])
+    html = page(console, "/live-events?status=rejected")
+    assert len(message_ids(html)) == 2 and "body is not JSON" in html
+    event_id = re.search(r'href="/live-events/(\d+)"', html).group(1)
+    detail = page(console, f"/live-events/{event_id}")
+    assert "body is not JSON" in detail and "&#34;traits&#34;: {&#34;email&#34;" in detail
 
 
 def fail_identifies(db, integration_id: int) -> None:

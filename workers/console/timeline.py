@@ -210,7 +210,7 @@ def rejected_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
     e = Event
     query = (
         select(e.id, e.processed_at, e.type, _event_name(), e.message_id, e.reason)
-        .where(e.status.in_(_REJECTED_EVENTS))
+        .where(e.status.in_(_REJECTED_EVENTS), e.processed_at.is_not(None))
         .order_by(e.processed_at.desc(), e.id.desc())
         .limit(limit)
     )
