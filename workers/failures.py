@@ -116,7 +116,10 @@ def check_database(engine) -> None:  # noqa: ANN001 - a SQLAlchemy Engine
             current = connection.scalar(text("SELECT version_num FROM alembic_version")) if exists else None
     except DBAPIError as e:
         raise database_error(url, e) from e
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    head = scripts.get_current_head()
+    if current and current != head and current not in {s.revision for s in scripts.walk_revisions()}:
+        return  # a newer release migrated it (a rolling deploy): its migrations keep this release's tables
     if current != head:
         state = f"at revision {current}" if current else "not migrated"
         raise ConfigError(

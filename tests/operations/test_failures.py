@@ -240,3 +240,23 @@ def test_a_task_meeting_a_database_outage_logs_one_line_and_no_traceback(caplog,
     assert line.startswith("DATABASE_URL is unreachable") or line.startswith("DATABASE_URL is unusable (")
     assert "signal:***@127.0.0.1:1/signal" in line and "signal.poll_imports skipped" in line
     engine.dispose()
+
+
+def test_the_schema_check_refuses_an_older_schema_and_accepts_a_newer_one():
+    from sqlalchemy import text
+
+    from config.settings import ConfigError
+    from models.db import make_engine
+    from models.migrate import upgrade
+    from tests.fixtures.services import fresh_database
+    from workers.failures import check_database
+
+    with fresh_database("signal_schema") as url:
+        upgrade(url, "5b2e9c41d7a3")  # an older release's schema
+        engine = make_engine(url)
+        with pytest.raises(ConfigError, match="schema is at revision 5b2e9c41d7a3, this release needs .*db upgrade"):
+            check_database(engine)
+        with engine.begin() as connection:  # a newer release migrated it (rolling deploy): this one still runs
+            connection.execute(text("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'"))
+        check_database(engine)
+        engine.dispose()
