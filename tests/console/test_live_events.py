@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "console-live-events-test-token-0123456789"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-MESSAGE_ID = re.compile(r'<td class="mono">([^<]+)</td>')
+MESSAGE_ID = re.compile(r'<td class="mono message-id">([^<]+)</td>')
 
 
 @pytest.fixture
