@@ -182,6 +182,11 @@ def test_the_cli_refuses_a_duplicate_and_runs_the_lifecycle(service_env, sandbox
     forced = cli(service_env, *install_args, "--force")
     assert forced.returncode == 0, forced.stderr
 
+    unknown = cli(service_env, "integrations", "update", first_id, "--default-list-id", "0b7e0000-dead-4bee-8000-00")
+    assert unknown.returncode == 1 and unknown.stderr.strip() == (
+        "update failed: list 0b7e0000-dead-4bee-8000-00 does not exist in this SendGrid account: find the List ID "
+        "under Marketing > Contacts > Lists, or leave default_list_id out"
+    )
     assert "disabled" in cli(service_env, "integrations", "disable", first_id).stdout
     assert cli(service_env, "integrations", "enable", first_id).stdout.strip() == f"integration {first_id} active"
     deleted = cli(service_env, "integrations", "delete", first_id, "--yes")
