@@ -12,18 +12,18 @@ import os
 import time
 
 import click
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from config.settings import Settings, load_settings
 from demo.stream import sample_lines
-from models import Event, EventStatus
 from models.db import database_url, make_engine, session_factory
 from models.migrate import upgrade
 from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
 from workers import tasks
-from workers.admin.reports import live_events, stats
+from workers.admin.reports import stats
+from workers.admin.timeline import TimelineFilter, timeline
 from workers.ingest.consumer import IngestConsumer
 from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
 from workers.integrations.install import InstallRequest, install
@@ -111,18 +111,14 @@ def pipeline(settings: Settings, key: str, list_id: str | None, server: SandboxS
         time.sleep(0.5)
 
     with sessions() as session:
-        rows = live_events(session, limit=50)
+        rows = timeline(session, TimelineFilter(), limit=50).rows  # the console's Live Events query
         counts = stats(session)
-        rejected = session.execute(
-            select(Event.message_id, Event.reason).where(Event.status == EventStatus.REJECTED)
-        ).all()
     step("Live Events (newest first)")
+    colors = {"succeeded": "green", "rejected": "red"}
     for r in rows:
-        status = click.style(f"{r.status:<14}", fg="green" if r.status == "succeeded" else "yellow")
-        click.echo(f"  {r.message_id:<8} {(r.event_type or '-'):<16} {(r.email or '-'):<22} {status} "
+        status = click.style(f"{r.status:<14}", fg=colors.get(r.status, "yellow"))
+        click.echo(f"  {r.message_id:<8} {(r.kind or r.event_type or '-'):<16} {(r.email or '-'):<22} {status} "
                    f"{r.status_code or '-':>4}  {r.error or ''}")  # fmt: skip
-    for message_id, reason in rejected:
-        click.echo(f"  {message_id:<8} {'(rejected)':<16} {'-':<22} {click.style('rejected', fg='red'):<14}  {reason}")
     step("counts: " + "; ".join(f"{g}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v) for g, c in counts.items()))
     if server is not None:
         control = SandboxControl(server.url)

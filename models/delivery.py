@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created, enum_values, json, pk, utcnow
@@ -55,7 +56,7 @@ class Delivery(Base):
         _partial("ix_deliveries_held_anonymous", ["anonymous_id"], "status = 'held'"),
         _partial("ix_deliveries_held_created", ["created_at"], "status = 'held'"),  # expiry of the hold
         _partial("ix_deliveries_failed", ["id"], "status IN ('failed', 'import_errored')"),  # replay
-        # Live Events (workers.console.timeline), newest first by (created_at, id): one index per filter it leads
+        # Live Events (workers.admin.timeline), newest first by (created_at, id): one index per filter it leads
         # with, each carrying the other filtered columns, so that any combination of filters is an index-only
         # scan of one of them. These are full indexes: a status change already writes an entry in every full
         # index (status is in the partial indexes' predicates, so that update is never HOT), and one of these
@@ -88,6 +89,10 @@ class Delivery(Base):
     replay_count: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[str | None] = mapped_column(String(64))
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_attempts.id", ondelete="SET NULL"))
+    # Every upsert that carried it, in order (attempt_id is the last). An array, not a join table: the flush's
+    # UPDATE of the delivery appends to it, where a table would take a row per delivery and request (up to
+    # 30,000 per request) and an index entry for each. No foreign key: an id whose attempt is gone is skipped.
+    attempt_ids: Mapped[list[int] | None] = mapped_column(postgresql.ARRAY(BigInteger))
     status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[created]
     updated_at: Mapped[created] = mapped_column(onupdate=utcnow)

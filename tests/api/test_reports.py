@@ -77,6 +77,76 @@ def test_deliveries_rejects_bad_filters_field_by_field(api, params, field):
     assert field in answer.json()["errors"]["query"]
 
 
+def reject_one(db) -> str:
+    """A body that is not JSON: processing rejects it, with the reason."""
+    from workers.ingest.inbox import Incoming, store_events
+    from workers.processing.process import process_events
+
+    with db.begin() as session:
+        ids = store_events(session, [Incoming(b"{not json", message_id="m-broken")])
+    process_events(db, ids)
+    return "m-broken"
+
+
+def cursor_pages(api, page_size: int, **filters) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        params = {**filters, "page_size": page_size, **({"cursor": cursor} if cursor else {})}
+        body = api.get(DELIVERIES, params=params).json()
+        items += body["items"]
+        assert body["has_more"] is (body["next_cursor"] is not None)
+        if not body["next_cursor"]:
+            return items
+        cursor = body["next_cursor"]
+
+
+@pytest.mark.parametrize("page_size", [1, 4, 11])
+def test_cursor_pages_are_the_console_timeline_with_rejected_events(api, db, work, page_size):
+    broken = reject_one(db)
+    by_cursor = cursor_pages(api, page_size)
+    assert len(by_cursor) == 11 and len({(d["source"], d["id"]) for d in by_cursor}) == 11
+    assert by_cursor == all_pages(api, page_size)  # page and cursor read the same order
+    rejected = [d for d in by_cursor if d["status"] == "rejected"]
+    assert [(d["source"], d["message_id"], d["integration_id"]) for d in rejected] == [("event", broken, None)]
+    assert rejected[0]["error"].startswith("body is not JSON")
+    assert by_cursor[0]["message_id"] == broken  # decided last: newest first
+    assert api.get(DELIVERIES, params={"status": "rejected"}).json()["items"] == rejected
+
+
+def test_search_and_time_range(api, db, work):
+    first = work["events"][0]["messageId"]
+    found = api.get(DELIVERIES, params={"q": first}).json()["items"]
+    assert {d["message_id"] for d in found} == {first} and len(found) == 2  # one per integration
+    assert {d["email"] for d in api.get(DELIVERIES, params={"q": "P1@"}).json()["items"]} == {"p1@example.com"}
+    named = api.get(DELIVERIES, params={"q": "p2@example.com", "integration_id": work["second"]}).json()["items"]
+    assert [(d["integration"], d["email"]) for d in named] == [("SendGrid EU team", "p2@example.com")]
+    every = api.get(DELIVERIES).json()["items"]
+    middle = sorted(d["time"] for d in every)[5]
+    since = api.get(DELIVERIES, params={"since": middle}).json()["items"]
+    until = api.get(DELIVERIES, params={"until": middle}).json()["items"]
+    assert len(since) + len(until) == 10 and all(d["time"] >= middle for d in since)
+    assert api.get(DELIVERIES, params={"until": "2000-01-01T00:00:00"}).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"cursor": "not-a-cursor"}, "cursor"), ({"page": 202, "page_size": 500}, "page"), ({"since": "soon"}, "since")],
+)
+def test_bad_cursor_depth_and_time_are_refused(api, params, field):
+    answer = api.get(DELIVERIES, params=params)
+    assert answer.status_code == 400
+    assert field in answer.json()["errors"]["query"]
+
+
+def test_the_keyset_parameters_are_documented(api):
+    document = api.get("/openapi.json", token=None).json()
+    parameters = {p["name"] for p in document["paths"][DELIVERIES]["get"]["parameters"]}
+    names = {"status", "integration_id", "event_type", "q", "since", "until", "cursor", "page", "page_size"}
+    assert names <= parameters
+    page = document["components"]["schemas"]["DeliveryPage"]["properties"]
+    assert "next_cursor" in page
+
+
 def test_stats_count_by_status(api, work):
     answer = api.get("/v1/admin/stats")
     assert answer.status_code == 200

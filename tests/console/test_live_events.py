@@ -19,7 +19,7 @@ from tests.delivery.conftest import flush, process, settle_imports
 from tests.factories import event, identify
 from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
-from workers.console.timeline import Cursor, TimelineFilter, timeline
+from workers.admin.timeline import Cursor, TimelineFilter, timeline
 from workers.ingest.inbox import Incoming, store_events
 from workers.integrations.install import InstallRequest, install
 from workers.integrations.status import client_for as stored_key_client

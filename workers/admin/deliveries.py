@@ -4,31 +4,57 @@ from __future__ import annotations
 
 import logging
 
-from workers.admin import schemas
+from flask_smorest import abort
+
+from workers.admin import live_schemas, schemas
 from workers.admin.blueprint import blp, documented_errors, transaction
 
 log = logging.getLogger(__name__)
 
 
 @blp.route("/admin/deliveries", methods=["GET"])
-@blp.arguments(schemas.DeliveriesQuerySchema, location="query")
-@blp.response(200, schemas.DeliveryPageSchema)
+@blp.arguments(live_schemas.DeliveriesQuerySchema, location="query")
+@blp.response(200, live_schemas.DeliveryPageSchema)
 @documented_errors()
 def list_deliveries(query: dict) -> dict:
-    """Live Events: deliveries, newest first, filtered and paginated"""
-    from workers.admin.reports import live_events
+    """Live Events: deliveries and rejected events, newest first, filtered, a page at a time
+
+    The console's query (workers.admin.timeline): ordered by the time each row was decided, so a row keeps its
+    place when its status changes. Page on with `cursor` (the previous page's `next_cursor`): no row twice, none
+    skipped while new ones arrive. `page` skips rows on the same order (at most 100,000).
+    """
+    from workers.admin.timeline import Cursor, FilterError, TimelineFilter, timeline
 
     page, page_size = query["page"], query["page_size"]
-    with transaction() as session:
-        rows = live_events(
-            session,
+    try:
+        flt = TimelineFilter(
             status=query.get("status"),
-            limit=page_size + 1,  # one more tells whether there is a next page
-            offset=(page - 1) * page_size,
+            type=query.get("event_type"),
             integration_id=query.get("integration_id"),
-            event_type=query.get("event_type"),
+            since=query.get("since"),
+            until=query.get("until"),
+            q=query.get("q"),
         )
-    return {"items": rows[:page_size], "page": page, "page_size": page_size, "has_more": len(rows) > page_size}
+        cursor = Cursor.decode(query["cursor"]) if query.get("cursor") else None
+    except FilterError as e:
+        abort(400, message=str(e), errors={"query": {"cursor": [str(e)]}})
+    with transaction() as session:
+        result = timeline(session, flt, cursor, limit=page_size, offset=(page - 1) * page_size)
+    return {
+        "items": [live_event(row) for row in result.rows],
+        "page": page,
+        "page_size": page_size,
+        "has_more": result.next is not None,
+        "next_cursor": result.next.encode() if result.next else None,
+    }
+
+
+def live_event(row) -> dict:  # noqa: ANN001 - a workers.admin.timeline.TimelineRow
+    """A row as the API has always shown it: `event_type` is a track event's kind when it has one."""
+    return {
+        **row.__dict__,
+        "event_type": row.kind if row.event_type == "track" and row.kind else row.event_type,
+    }
 
 
 @blp.route("/admin/deliveries/replay", methods=["POST"])

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from mapping import MappingConfig
-from models import DeliveryStatus, EventStatus
+from models import EventStatus
 
 MAX_BATCH = 500  # events per POST /v1/events
 MAX_INT = 2**63 - 1  # ids are BIGINT
@@ -168,37 +168,6 @@ class EventListSchema(Schema):
     reason = fields.String(allow_none=True, metadata={"description": "Why it was rejected (or failed)."})
     process_attempts = fields.Integer()
     body = fields.String(metadata={"description": "The start of the stored event (300 characters)."})
-
-
-class DeliveriesQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf([s.value for s in DeliveryStatus]))
-    integration_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
-    event_type = text(100)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-
-
-class DeliverySchema(Schema):
-    id = fields.Integer()
-    time = fields.DateTime()
-    integration_id = fields.Integer()
-    event_type = fields.String(allow_none=True)
-    kind = fields.String(allow_none=True)
-    message_id = fields.String()
-    email = fields.String(allow_none=True)
-    status = fields.String()
-    status_code = fields.Integer(allow_none=True)
-    attempts = fields.Integer()
-    replays = fields.Integer()
-    job_id = fields.String(allow_none=True)
-    error = fields.String(allow_none=True)
-
-
-class DeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(DeliverySchema))
-    page = fields.Integer()
-    page_size = fields.Integer()
-    has_more = fields.Boolean(metadata={"description": "Whether the next page has rows."})
 
 
 def moment(description: str) -> fields.AwareDateTime:

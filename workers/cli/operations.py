@@ -7,32 +7,61 @@ import json
 import click
 
 from models.db import session_scope
+from workers.admin.timeline import STATUSES
 from workers.cli.common import flush_after_commit, ready_settings
 
 
-@click.command()
-@click.option("--status", help="Only deliveries with this status.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def deliveries(status: str | None, limit: int, as_json: bool) -> None:
-    """Live Events: the newest deliveries first."""
-    from models import DeliveryStatus
-    from workers.admin.reports import live_events
+class IsoTime(click.ParamType):
+    name = "TIME"
 
-    if status and status not in {s.value for s in DeliveryStatus}:
-        raise click.BadParameter(f"one of {', '.join(s.value for s in DeliveryStatus)}", param_hint="--status")
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        from datetime import UTC, datetime
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T03:00:00Z)", param, ctx)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command()
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status; rejected: events refused at processing.")
+@click.option("--type", "event_type", help="identify, page, product_viewed, order_completed, track (other tracks).")
+@click.option("--integration", "integration_id", type=int, help="Only this integration.")
+@click.option("--search", "q", help="A message id (exactly), otherwise an email (exact or a prefix).")
+@click.option("--since", type=IsoTime(), help="Decided at or after this time.")
+@click.option("--until", type=IsoTime(), help="Decided before this time.")
+@click.option("--cursor", help="The next page: the cursor the previous one printed.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+def deliveries(status, event_type, integration_id, q, since, until, cursor, limit, as_json) -> None:  # noqa: ANN001
+    """Live Events: deliveries and rejected events, newest first (the console's and the API's query)."""
+    from workers.admin.timeline import Cursor, FilterError, TimelineFilter, timeline
+
+    try:
+        flt = TimelineFilter(status, event_type, integration_id, since, until, q)
+        after = Cursor.decode(cursor) if cursor else None
+    except FilterError as e:
+        raise click.BadParameter(str(e), param_hint="--cursor") from e
     ready_settings()
     with session_scope() as session:
-        rows = live_events(session, status=status, limit=limit)
+        page = timeline(session, flt, after, limit=limit)
+    more = f"older rows: --cursor {page.next.encode()}" if page.next else None
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        click.echo(json.dumps([{**r.__dict__, "time": r.time.isoformat()} for r in page.rows], indent=2))
+        if more:
+            click.echo(more, err=True)
         return
     click.echo(f"{'time':<19}  {'event':<16} {'message id':<24} {'email':<28} {'status':<14} code tries  error")
-    for r in rows:
+    for r in page.rows:
         click.echo(
-            f"{r.time:%Y-%m-%d %H:%M:%S}  {(r.event_type or '-')[:16]:<16} {r.message_id[:24]:<24} "
+            f"{r.time:%Y-%m-%d %H:%M:%S}  {(r.kind or r.event_type or '-')[:16]:<16} {r.message_id[:24]:<24} "
             f"{(r.email or '-')[:28]:<28} {r.status:<14} {r.status_code or '-':>4} {r.attempts:>5}  {r.error or ''}"
         )
+    if more:
+        click.echo(more)
 
 
 @click.command()
@@ -53,21 +82,6 @@ def stats(as_json: bool) -> None:
     for group, values in counts.items():
         click.echo(group + ": " + ", ".join(f"{k} {v}" for k, v in values.items()))
     click.echo("storage: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items()))
-
-
-class IsoTime(click.ParamType):
-    name = "TIME"
-
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
-        from datetime import UTC, datetime
-
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T03:00:00Z)", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.command()

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from config.secrets import redact
 from models import AttemptKind, Delivery, DeliveryAttempt, Event, ImportJob, Integration
+from models.db import among
 from workers.admin.blueprint import transaction
-from workers.console.blueprint import console
-from workers.console.timeline import (
+from workers.admin.timeline import (
     REPLAYABLE,
     STATUSES,
     TYPES,
@@ -26,6 +26,7 @@ from workers.console.timeline import (
     parse_time,
     timeline,
 )
+from workers.console.blueprint import console
 
 FILTER_FIELDS = ("status", "type", "integration", "from", "to", "q")
 IMPORT_OUTCOME = {"completed": "succeeded", "errored": "import_errored", "failed": "import_errored"}
@@ -114,9 +115,10 @@ class DeliveryView:
         return self.delivery.status.value in REPLAYABLE
 
     @property
-    def earlier_attempts(self) -> int:
-        """Upserts before the last one: counted on the delivery; an attempt records only its last request."""
-        return max(0, self.delivery.attempts - (1 if self.delivery.attempt_id is not None else 0))
+    def unrecorded_attempts(self) -> int:
+        """Upserts counted but not listed: a delivery made before the history (attempt_ids) kept only its last."""
+        upserts = sum(1 for a in self.attempts if a.attempt.kind == AttemptKind.UPSERT)
+        return max(0, self.delivery.attempts - upserts)
 
 
 def pretty(value: object) -> str:
@@ -145,9 +147,7 @@ def attempt_view(attempt: DeliveryAttempt, integration: Integration | None, deli
 def delivery_view(session: Session, delivery: Delivery) -> DeliveryView:
     integration = session.get(Integration, delivery.integration_id)
     view = DeliveryView(delivery, integration, pretty(delivery.patch) if delivery.patch is not None else "")
-    attempts = []
-    if delivery.attempt_id is not None:
-        attempts = [session.get(DeliveryAttempt, delivery.attempt_id)]
+    attempts = upserts_of(session, delivery)
     if delivery.job_id:
         view.job = session.scalar(select(ImportJob).where(ImportJob.job_id == delivery.job_id))
         polls = session.scalars(
@@ -162,8 +162,19 @@ def delivery_view(session: Session, delivery: Delivery) -> DeliveryView:
         attempts.extend(polls)
     if view.job is not None:
         view.job_outcome = IMPORT_OUTCOME.get(view.job.status.value, view.job.status.value)
-    view.attempts = [attempt_view(a, integration, delivery) for a in attempts if a is not None]
+    view.attempts = [attempt_view(a, integration, delivery) for a in attempts]
     return view
+
+
+def upserts_of(session: Session, delivery: Delivery) -> list[DeliveryAttempt]:
+    """Every upsert that carried the delivery, oldest first (the last one alone for a delivery made before the
+    history was kept); an attempt deleted since (retention) is left out."""
+    ids = delivery.attempt_ids or ([delivery.attempt_id] if delivery.attempt_id is not None else [])
+    if not ids:
+        return []
+    return list(
+        session.scalars(select(DeliveryAttempt).where(among(DeliveryAttempt.id, ids)).order_by(DeliveryAttempt.id))
+    )
 
 
 @console.get("/live-events/<int:event_id>")

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from models import Delivery, Event
 from workers.admin.blueprint import transaction
+from workers.admin.timeline import REPLAYABLE, TYPES, FilterError, TimelineFilter
 from workers.console.auth import safe_next
 from workers.console.blueprint import console
 from workers.console.live_events import filter_args, filter_from, integration_names
-from workers.console.timeline import REPLAYABLE, TYPES, FilterError, TimelineFilter
 from workers.processing.replay import ReplayFilter, ReplayResult, count_matching, replay_deliveries
 
 

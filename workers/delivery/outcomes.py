@@ -8,7 +8,7 @@ import re
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import BigInteger, func, literal, update
 from sqlalchemy.orm import Session
 
 from mapping import RESERVED_LIMITS
@@ -63,6 +63,7 @@ def send_chunk(
     for delivery in carried:
         delivery.attempts += 1
         delivery.attempt_id = attempt.id
+        delivery.attempt_ids = [*(delivery.attempt_ids or ()), attempt.id]  # a new list: the ORM sees the change
         delivery.status_code = answer.status
     if answer.status == 400:
         return rejected(session, integration, client, chunk, answer, report)
@@ -111,6 +112,7 @@ def accepted(
             job_id=job_id,
             attempts=Delivery.attempts + 1,
             attempt_id=attempt_id,
+            attempt_ids=func.array_append(Delivery.attempt_ids, literal(attempt_id, BigInteger)),
             status_code=answer.status,
             updated_at=now,
         )

@@ -1,5 +1,7 @@
 """The Live Events query: deliveries and rejected events, newest first, filtered, a page at a time by keyset.
 
+The one code path behind the console's Live Events, `GET /v1/admin/deliveries` and `signal-sendgrid deliveries`.
+
 A row is a delivery (one per event and integration) or an event rejected at processing (no delivery: the
 reason says why). Both are ordered by the time they were decided (a delivery's `created_at`, a rejected
 event's `processed_at`), which never changes afterwards: a delivery moving from queued to succeeded keeps its
@@ -7,8 +9,9 @@ place, so a cursor taken from one page gives the next one without a duplicate or
 
 The cursor is the last row's (time, source, id): at equal times deliveries come before events, then higher ids
 first. Each source is read with its own keyset condition and limit, on an index that leads with the filtered
-column and ends with (time, id) (see models.delivery), and the two short lists are merged here: no OFFSET, no
-sort of more rows than a page, whatever the filter.
+column and ends with (time, id) (see models.delivery): first the keys alone (an index-only scan), merged here,
+then the rows of the page's keys only. No sort of more keys than a page, whatever the filter. The API's `page`
+is an offset on the same order: it reads `offset + limit` keys of each source (at most MAX_OFFSET).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from sqlalchemy.orm import Session
 from mapping.rules import track_kind
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration
 from models.base import has_status
+from models.db import among
 
 PAGE_SIZE = 50
+MAX_OFFSET = 100_000  # rows skipped by an offset (the API's page); deeper pages go by cursor
 REJECTED = "rejected"  # not a delivery status: events rejected (or set aside) at processing
 STATUSES = ("queued", "sent", "succeeded", "held", "skipped", "failed", "import_errored", REJECTED)
 TYPES = ("identify", "page", "product_viewed", "order_completed", "track")
@@ -82,7 +87,8 @@ class TimelineRow:
     id: int  # the delivery's id, or the event's for a rejected event
     event_id: int
     time: datetime
-    event_type: str | None
+    event_type: str | None  # the event's type (identify, page, track, ...)
+    kind: str | None  # the delivery's kind: a track event's is order_completed, product_viewed or track
     event_name: str | None
     message_id: str
     email: str | None
@@ -92,6 +98,8 @@ class TimelineRow:
     status_code: int | None
     attempts: int
     error: str | None
+    replays: int = 0
+    job_id: str | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -117,19 +125,29 @@ def parse_time(text: str) -> datetime:
 
 
 def timeline(
-    session: Session, flt: TimelineFilter, cursor: Cursor | None = None, limit: int = PAGE_SIZE
+    session: Session, flt: TimelineFilter, cursor: Cursor | None = None, limit: int = PAGE_SIZE, offset: int = 0
 ) -> TimelinePage:
-    """One page of Live Events, newest first, and the cursor of the next page (None on the last one)."""
+    """One page of Live Events, newest first, and the cursor of the next page (None on the last one). `offset`
+    skips rows after the cursor (at most MAX_OFFSET)."""
+    if not 0 <= offset <= MAX_OFFSET:
+        raise FilterError(f"an offset goes at most {MAX_OFFSET} rows deep, not {offset}: page on by cursor")
     flt = resolve_search(session, flt)
-    rows: list[TimelineRow] = []
+    want = offset + limit + 1  # one more tells whether there is a next page
+    keys: list[tuple[datetime, int, int]] = []
     if flt.status != REJECTED:
-        rows += [delivery_row(r) for r in session.execute(deliveries_query(flt, cursor, limit + 1))]
+        keys += [(t, _DELIVERY, i) for i, t in session.execute(delivery_keys(flt, cursor, want))]
     if flt.status in (None, REJECTED) and flt.integration_id is None:
-        rows += [event_row(r) for r in session.execute(rejected_query(flt, cursor, limit + 1))]
-    rows.sort(key=lambda r: (r.time, r.cursor.source, r.id), reverse=True)
-    page = TimelinePage(rows[:limit])
-    if len(rows) > limit:
-        page.next = page.rows[-1].cursor
+        keys += [(t, _EVENT, i) for i, t in session.execute(rejected_keys(flt, cursor, want))]
+    keys.sort(reverse=True)
+    chosen = keys[offset : offset + limit]
+    rows = {}
+    if ids := [i for _, source, i in chosen if source == _DELIVERY]:
+        rows.update({(_DELIVERY, r.id): delivery_row(r) for r in session.execute(deliveries_query(ids))})
+    if ids := [i for _, source, i in chosen if source == _EVENT]:
+        rows.update({(_EVENT, r.id): event_row(r) for r in session.execute(rejected_query(ids))})
+    page = TimelinePage([rows[source, i] for _, source, i in chosen if (source, i) in rows])
+    if len(keys) > offset + limit and chosen:
+        page.next = Cursor(*chosen[-1])
     return page
 
 
@@ -154,9 +172,9 @@ def like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def deliveries_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
-    """The page's ids first, from one index alone (an index-only scan: the filtered columns are in every index
-    Live Events uses, see models.delivery), then the rows and their events for those ids only."""
+def delivery_keys(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
+    """The page's (id, time) from one index alone: an index-only scan, since the filtered columns are in every
+    index Live Events uses (see models.delivery)."""
     d = Delivery
     ids = select(d.id, d.created_at).order_by(d.created_at.desc(), d.id.desc()).limit(limit)
     if flt.status:
@@ -181,7 +199,12 @@ def deliveries_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
             if cursor.source == _DELIVERY
             else d.created_at < cursor.time
         )
-    page = ids.subquery("page")
+    return ids
+
+
+def deliveries_query(ids: list[int]) -> Select:
+    """The rows of the page's deliveries, with their events and integrations."""
+    d = Delivery
     return (
         select(
             d.id,
@@ -194,22 +217,23 @@ def deliveries_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
             d.status_code,
             d.attempts,
             d.reason,
+            d.replay_count,
+            d.job_id,
             Event.message_id,
             Event.type,
             _event_name(),
             Integration.name,
         )  # fmt: skip
-        .join_from(page, d, d.id == page.c.id)
         .join(Event, Event.id == d.event_id)
         .join(Integration, Integration.id == d.integration_id)
-        .order_by(page.c.created_at.desc(), page.c.id.desc())
+        .where(among(d.id, ids))
     )
 
 
-def rejected_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
+def rejected_keys(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
     e = Event
     query = (
-        select(e.id, e.processed_at, e.type, _event_name(), e.message_id, e.reason)
+        select(e.id, e.processed_at)
         .where(e.status.in_(_REJECTED_EVENTS), e.processed_at.is_not(None))
         .order_by(e.processed_at.desc(), e.id.desc())
         .limit(limit)
@@ -232,6 +256,11 @@ def rejected_query(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
     return query
 
 
+def rejected_query(ids: list[int]) -> Select:
+    e = Event
+    return select(e.id, e.processed_at, e.type, _event_name(), e.message_id, e.reason).where(among(e.id, ids))
+
+
 def _event_name():
     """A track event's name, or a page's (payload `event` / `name`), as the producer wrote it."""
     return func.coalesce(Event.payload["event"].astext, Event.payload["name"].astext).label("event_name")
@@ -240,15 +269,16 @@ def _event_name():
 def delivery_row(r) -> TimelineRow:  # noqa: ANN001 - a result row
     return TimelineRow(
         source="delivery", id=r.id, event_id=r.event_id, time=r.created_at, event_type=r.type or r.kind,
-        event_name=r.event_name if r.type in ("track", "page") else None,
+        kind=r.kind, event_name=r.event_name if r.type in ("track", "page") else None,
         message_id=r.message_id, email=r.email, integration_id=r.integration_id, integration=r.name,
         status=DeliveryStatus(r.status).value, status_code=r.status_code, attempts=r.attempts, error=r.reason,
+        replays=r.replay_count, job_id=r.job_id,
     )  # fmt: skip
 
 
 def event_row(r) -> TimelineRow:  # noqa: ANN001 - a result row
     return TimelineRow(
-        source="event", id=r.id, event_id=r.id, time=r.processed_at, event_type=r.type,
+        source="event", id=r.id, event_id=r.id, time=r.processed_at, event_type=r.type, kind=None,
         event_name=r.event_name if r.type in ("track", "page") else None,
         message_id=r.message_id, email=None, integration_id=None, integration=None, status=REJECTED,
         status_code=None, attempts=0, error=r.reason,
