@@ -79,6 +79,7 @@ def test_rotate_keys_changes_nothing_when_a_stored_key_cannot_be_decrypted(db, s
 @pytest.mark.parametrize(
     "value",
     ["a long passphrase that is not a key", f"{NEW},hunter2", "c2hvcnQ=", f"{NEW},,{OLD}", ","],
+    ids=["passphrase", "key then passphrase", "short base64", "empty item", "only a comma"],  # keys are random
 )
 def test_a_secret_that_is_not_a_list_of_fernet_keys_is_refused_with_the_command_that_makes_one(value):
     with pytest.raises(ConfigError) as refused:
