@@ -130,4 +130,8 @@ def pipeline(settings: Settings, key: str, list_id: str | None, server: SandboxS
         suppressed = control.suppressions()
         step(f"suppressions (consent withdrawn): {suppressed}")
     click.echo(f"\nInspect it again: SIGNAL_HOME={settings.home} signal-sendgrid deliveries")
+    click.echo(
+        f"Or in the console: SIGNAL_HOME={settings.home} SIGNAL_ADMIN_TOKEN=<32 or more characters> "
+        "signal-sendgrid api, then sign in at http://127.0.0.1:8084/ with that token"
+    )
     return 0

@@ -176,16 +176,19 @@ def click_and_wait(browser, element) -> None:
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
-    for attempt in range(3):
+    for attempt in range(6):
         page = browser.find_element(By.TAG_NAME, "html")
         try:
             (browser.find_element(*element) if isinstance(element, tuple) else element).click()
             break
         except (StaleElementReferenceException, WebDriverException) as e:
             replaced = isinstance(e, StaleElementReferenceException) or "does not belong to the document" in str(e)
-            if not (replaced and isinstance(element, tuple)) or attempt == 2:
+            if replaced and staleness_of(page)(browser):
+                break  # the click went through: its page is replacing this one
+            if not (replaced and isinstance(element, tuple)) or attempt == 5:
                 raise
-            time.sleep(0.2)
+            WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
+            time.sleep(0.2 * (attempt + 1))
     WebDriverWait(browser, 15).until(staleness_of(page))
 
 
