@@ -116,6 +116,27 @@ def test_the_page(db, pg_url):
     assert html.count("<svg") == 2 and "<script" not in html
 
 
+def test_the_day_never_lags_behind_the_hour(db, pg_url):
+    """The day's chart keeps its older buckets for a minute; deliveries of the last hour count at once (the page
+    showed "16 in all" for the hour and "0 in all" for the day when an empty page had been read just before)."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": pg_url,
+            "SIGNAL_SECRET_KEY": TEST_SECRET,
+            "SIGNAL_ADMIN_TOKEN": TOKEN,
+            "BROKER_URL": "memory://",
+        }
+    )
+    client = create_app(settings, sessions=db).test_client()
+    with client.session_transaction() as session:
+        session["signed_in_at"] = int(time.time())
+    assert "(15-minute averages; 0 in all)" in client.get("/").get_data(as_text=True)  # empty: cached as such
+    seed(db)
+    html = client.get("/").get_data(as_text=True)
+    assert "(16 in all)" in html
+    assert "(15-minute averages; 16 in all)" in html  # the last hour's; the older two wait for the cache minute
+
+
 def test_the_buckets_read_one_range_of_an_index(db):
     """At a million deliveries the windows must not scan the table: the plan names an index on created_at."""
     with db() as session:

@@ -21,12 +21,19 @@ DAY_CACHE_SECONDS = 60  # the day's chart reads ~all of a day's index entries: o
 
 
 def day_window(session, now: datetime) -> pipeline.Window:
-    """The last day's window, computed at most once a minute by this app."""
+    """The last day's window: its buckets before the last hour (the bulk of the reading) computed at most once a
+    minute by this app, the buckets since then read each time, so that the day never lags behind the hour."""
+    span, bucket_seconds = DAY
+    recent_from = datetime.fromtimestamp(
+        (int((now - HOUR[0]).timestamp()) // bucket_seconds) * bucket_seconds, UTC
+    )  # the start of the bucket the last hour begins in
     cache = current_app.extensions.setdefault("console_day_window", {})
-    if cache and time.monotonic() - cache["at"] < DAY_CACHE_SECONDS:
-        return cache["window"]
-    cache.update(at=time.monotonic(), window=pipeline.window(session, now, *DAY))
-    return cache["window"]
+    if not cache or cache["until"] != recent_from or time.monotonic() - cache["at"] >= DAY_CACHE_SECONDS:
+        older = pipeline.window(session, now, span, bucket_seconds, until=recent_from)
+        cache.update(at=time.monotonic(), until=recent_from, window=older)
+    older = cache["window"]
+    recent = pipeline.window(session, now, now - recent_from, bucket_seconds)
+    return pipeline.Window(now - span, bucket_seconds, {**older.counts, **recent.counts})
 
 
 def chart_for(window: pipeline.Window, span: timedelta, now: datetime):

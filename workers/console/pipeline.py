@@ -45,22 +45,29 @@ def _bucket(column, seconds: int):
     return (epoch // seconds) * seconds  # the start of the bucket
 
 
-def bucket_query(since: datetime, bucket_seconds: int):
-    """Deliveries made since `since` by bucket and status: one range of ix_deliveries_created (status included)."""
+def bucket_query(since: datetime, bucket_seconds: int, until: datetime | None = None):
+    """Deliveries made since `since` (and before `until`) by bucket and status: one range of ix_deliveries_created
+    (status included)."""
     bucket = _bucket(Delivery.created_at, bucket_seconds).label("bucket")
     query = select(bucket, Delivery.status, func.count()).where(Delivery.created_at >= since)
+    if until is not None:
+        query = query.where(Delivery.created_at < until)
     return query.group_by(bucket, Delivery.status)
 
 
-def window(session: Session, now: datetime, span: timedelta, bucket_seconds: int) -> Window:
+def window(
+    session: Session, now: datetime, span: timedelta, bucket_seconds: int, until: datetime | None = None
+) -> Window:
+    """Deliveries (and rejected events) of the `span` before `now` by bucket and outcome, stopping at `until`."""
     since = now - span
-    rows = session.execute(bucket_query(since, bucket_seconds)).all()
+    rows = session.execute(bucket_query(since, bucket_seconds, until)).all()
     rejected_bucket = _bucket(Event.processed_at, bucket_seconds).label("bucket")
-    rejected = session.execute(
-        select(rejected_bucket, func.count())
-        .where(Event.status.in_([EventStatus.REJECTED, EventStatus.FAILED]), Event.processed_at >= since)
-        .group_by(rejected_bucket)
-    ).all()
+    rejected_query = select(rejected_bucket, func.count()).where(
+        Event.status.in_([EventStatus.REJECTED, EventStatus.FAILED]), Event.processed_at >= since
+    )
+    if until is not None:
+        rejected_query = rejected_query.where(Event.processed_at < until)
+    rejected = session.execute(rejected_query.group_by(rejected_bucket)).all()
     counts: dict[int, dict[str, int]] = {}
     for start, status, n in rows:
         counts.setdefault(int(start), {})[DeliveryStatus(status).value] = n
