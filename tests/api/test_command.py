@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import requests
 
 from tests.api.conftest import TOKEN, seed_body
-from tests.fixtures.processes import BIN, cli, wait_for
+from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,19 +17,6 @@ def test_the_command_refuses_to_start_without_a_token(service_env):
     assert result.stderr.strip() == (
         "error: SIGNAL_ADMIN_TOKEN is not set: the admin API needs a bearer token to require"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def test_the_command_serves_the_seed_install(processes, service_env, sandbox, db):

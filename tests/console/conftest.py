@@ -14,7 +14,6 @@ import base64
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +23,29 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fixtures.processes import BIN, ROOT
+from tests.fixtures.processes import BIN, ROOT, free_port
 
 TOKEN = "console-test-admin-token-0123456789abcdef"
+
+
+def console_app(db, pg_url: str, **env: str):
+    """The admin app, console included, on this run's database (no broker: memory://); `env` adds settings."""
+    from config.settings import load_settings
+    from tests.fixtures.services import TEST_SECRET
+    from workers.admin.app import create_app
+
+    base = {"DATABASE_URL": pg_url, "SIGNAL_SECRET_KEY": TEST_SECRET, "SIGNAL_ADMIN_TOKEN": TOKEN}
+    return create_app(load_settings({**base, "BROKER_URL": "memory://", **env}), sessions=db)
+
+
+def signed_in_client(app):
+    """A test client of `app` with the session /login leaves."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["signed_in_at"] = int(time.time())
+    return client
+
+
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "docs" / "console"
@@ -44,12 +63,6 @@ class ConsoleServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

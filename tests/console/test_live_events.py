@@ -5,7 +5,6 @@ the import job's outcome, and replay's dry run, confirmation and per-row button.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 from html import unescape
@@ -13,12 +12,10 @@ from html import unescape
 import pytest
 from sqlalchemy import select, update
 
-from config.settings import load_settings
 from models import Delivery, DeliveryStatus, Event, ImportJob, ImportJobStatus, Integration, IntegrationStatus
+from tests.console.conftest import console_app, signed_in_client
 from tests.delivery.conftest import flush, process, settle_imports
 from tests.factories import event, identify
-from tests.fixtures.services import TEST_SECRET
-from workers.admin.app import create_app
 from workers.admin.timeline import Cursor, TimelineFilter, timeline
 from workers.ingest.inbox import Incoming, store_events
 from workers.integrations.install import InstallRequest, install
@@ -26,7 +23,6 @@ from workers.integrations.status import client_for as stored_key_client
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "console-live-events-test-token-0123456789"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MESSAGE_ID = re.compile(r'<td class="mono message-id">([^<]+)</td>')
 
@@ -34,13 +30,8 @@ MESSAGE_ID = re.compile(r'<td class="mono message-id">([^<]+)</td>')
 @pytest.fixture
 def console(db, pg_url, sandbox, settings):
     """The admin app's test client, signed in (the session /login leaves), on this run's database."""
-    env = {"DATABASE_URL": pg_url, "SIGNAL_ADMIN_TOKEN": TOKEN, "SIGNAL_SECRET_KEY": TEST_SECRET,
-           "SENDGRID_API_URL": sandbox.url}  # fmt: skip
-    app = create_app(load_settings(env), sessions=db)
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = int(time.time())
-    yield client
+    app = console_app(db, pg_url, SENDGRID_API_URL=sandbox.url)
+    yield signed_in_client(app)
     app.extensions["signal_sendgrid"].publisher.close()
 
 

@@ -4,18 +4,14 @@ receipt to SendGrid's answer and the oldest waiting item, read by the page and d
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from config.settings import load_settings
 from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
-from tests.console.conftest import TOKEN
+from tests.console.conftest import console_app, signed_in_client
 from tests.factories import IntegrationFactory
-from tests.fixtures.services import TEST_SECRET
-from workers.admin.app import create_app
 from workers.console import pipeline
 
 S = DeliveryStatus
@@ -92,17 +88,7 @@ def test_the_figures(db):
 
 def test_the_page(db, pg_url):
     now = seed(db)
-    settings = load_settings(
-        {
-            "DATABASE_URL": pg_url,
-            "SIGNAL_SECRET_KEY": TEST_SECRET,
-            "SIGNAL_ADMIN_TOKEN": TOKEN,
-            "BROKER_URL": "memory://",
-        }
-    )
-    client = create_app(settings, sessions=db).test_client()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = int(time.time())
+    client = signed_in_client(console_app(db, pg_url))
     page = client.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -119,17 +105,7 @@ def test_the_page(db, pg_url):
 def test_the_day_never_lags_behind_the_hour(db, pg_url):
     """The day's chart keeps its older buckets for a minute; deliveries of the last hour count at once (the page
     showed "16 in all" for the hour and "0 in all" for the day when an empty page had been read just before)."""
-    settings = load_settings(
-        {
-            "DATABASE_URL": pg_url,
-            "SIGNAL_SECRET_KEY": TEST_SECRET,
-            "SIGNAL_ADMIN_TOKEN": TOKEN,
-            "BROKER_URL": "memory://",
-        }
-    )
-    client = create_app(settings, sessions=db).test_client()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = int(time.time())
+    client = signed_in_client(console_app(db, pg_url))
     assert "(15-minute averages; 0 in all)" in client.get("/").get_data(as_text=True)  # empty: cached as such
     seed(db)
     html = client.get("/").get_data(as_text=True)

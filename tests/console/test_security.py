@@ -11,7 +11,7 @@ import pytest
 from werkzeug.routing import Map
 
 from config.settings import load_settings
-from tests.console.conftest import TOKEN, ConsoleHttp
+from tests.console.conftest import TOKEN, ConsoleHttp, console_app
 from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
 from workers.console.auth import PUBLIC_ENDPOINTS, REFUSED, SESSION_HOURS
@@ -33,15 +33,7 @@ def console_rules(url_map: Map, method: str) -> list[str]:
 
 @pytest.fixture
 def app(db, pg_url):
-    settings = load_settings(
-        {
-            "DATABASE_URL": pg_url,
-            "SIGNAL_SECRET_KEY": TEST_SECRET,
-            "SIGNAL_ADMIN_TOKEN": TOKEN,
-            "BROKER_URL": "memory://",
-        }
-    )
-    return create_app(settings, sessions=db)
+    return console_app(db, pg_url)
 
 
 def csrf_of(page: str) -> str:

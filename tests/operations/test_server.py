@@ -15,26 +15,13 @@ import requests
 
 from models.migrate import upgrade
 from tests.api.conftest import TOKEN
-from tests.fixtures.processes import BIN, cli, wait_for
+from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
 from tests.fixtures.services import ADMIN_DSN, fresh_database
 
 pytestmark = pytest.mark.integration
 
 THREADS = 4
 BIG = "9" * 5000  # beyond Python's 4300-digit limit for int(str)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 @pytest.fixture

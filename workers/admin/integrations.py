@@ -40,23 +40,10 @@ def install_sendgrid(body: dict) -> dict:
     account and list (same list and region, or the same key without a list) is a 409 naming the existing
     integration (`errors.existing_id`) unless the body says `"force": true`.
     """
-    from workers.integrations.install import InstallError, InstallRequest, install
+    from workers.integrations.install import InstallError, install
 
-    config = body["config"]
-    api_key = config["api_key"]
-    options = {k: config[k] for k in ("user_id_field", "unsubscribe_group_id") if k in config}
-    options["require_consent"] = config["require_consent"]
-    install_request = InstallRequest(
-        api_key=api_key,
-        name=body["name"],
-        variant=body["variant"],
-        delivery_mode=body["delivery_mode"],
-        default_list_id=config["default_list_id"],
-        region=config["region"],
-        trait_fields=config["trait_fields"],
-        options=options,
-        force=body["force"],
-    )
+    api_key = body["config"]["api_key"]
+    install_request = schemas.install_request(body)
     try:
         with transaction() as session:
             result = install(session, install_request, state().settings)

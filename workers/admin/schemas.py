@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from mapping import MappingConfig
 from models import EventStatus
+from workers.integrations.install import InstallRequest
 
 MAX_BATCH = 500  # events per POST /v1/events
 MAX_INT = 2**63 - 1  # ids are BIGINT
@@ -97,6 +98,24 @@ class InstallSchema(StrictSchema):
     force = fields.Boolean(
         load_default=False,
         metadata={"description": "Install even when an integration of the same account and list exists (409)."},
+    )
+
+
+def install_request(body: dict) -> InstallRequest:
+    """The install an InstallSchema body asks for (the API's and the console's install form)."""
+    config = body["config"]
+    options = {k: config[k] for k in ("user_id_field", "unsubscribe_group_id") if k in config}
+    options["require_consent"] = config["require_consent"]
+    return InstallRequest(
+        api_key=config["api_key"],
+        name=body["name"],
+        variant=body["variant"],
+        delivery_mode=body["delivery_mode"],
+        default_list_id=config["default_list_id"],
+        region=config["region"],
+        trait_fields=config["trait_fields"],
+        options=options,
+        force=body["force"],
     )
 
 

@@ -14,9 +14,9 @@ from marshmallow import ValidationError
 from config.secrets import decrypt_key, encrypt_key, redact, secret_for
 from config.settings import SENDGRID_API_EU, ConfigError
 from workers.admin.blueprint import state, transaction
-from workers.admin.schemas import InstallSchema
+from workers.admin.schemas import InstallSchema, install_request
 from workers.console.blueprint import console
-from workers.integrations.install import InstallError, InstallRequest, check_key, install
+from workers.integrations.install import InstallError, check_key, install
 from workers.integrations.lifecycle import DuplicateIntegration
 from workers.sendgrid.client import SendGridClient
 
@@ -125,20 +125,9 @@ def install_submit():
         errors["api_key"] = "the API key is required"
     if errors:
         return render(values, api_key, errors), 400
-    config = loaded["config"]
-    install_request = InstallRequest(
-        api_key=api_key,
-        name=loaded["name"],
-        variant=loaded["variant"],
-        default_list_id=config["default_list_id"],
-        region=config["region"],
-        trait_fields=config["trait_fields"],
-        options={"require_consent": config["require_consent"]},
-        force=loaded["force"],
-    )
     try:
         with transaction() as session:
-            integration = install(session, install_request, state().settings).integration
+            integration = install(session, install_request(loaded), state().settings).integration
             new_id = integration.id
     except DuplicateIntegration as e:
         return render(values, api_key, duplicate_id=e.existing_id, duplicate_message=redact(str(e), api_key)), 409
