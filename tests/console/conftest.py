@@ -179,14 +179,34 @@ def wait_until(condition: Callable[[], object], timeout: float = 10, what: str =
         time.sleep(0.1)
 
 
+def _replaced(error: Exception) -> bool:
+    """Whether a WebDriver error says the node is gone from the page: Selenium's stale element, or Chromium's
+    "Node with given id does not belong to the document", which Selenium does not map to it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return isinstance(error, StaleElementReferenceException) or "does not belong to the document" in str(error)
+
+
+def gone(node) -> bool:
+    """Whether `node` has left the page (its document was replaced): staleness_of, with Chromium's wording."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        node.is_enabled()
+    except WebDriverException as e:
+        if _replaced(e):
+            return True
+        raise
+    return False
+
+
 def click_and_wait(browser, element) -> None:
     """Click (a submit button, a link) and wait for the page it loads: a click returns before that page.
 
     `element` is a WebElement, or a locator such as `(By.ID, "pause")`, which is looked up again if Chromium
-    replaced the node under the click (it says "Node with given id does not belong to the document")."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    replaced the node under the click."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
     for attempt in range(6):
@@ -194,15 +214,14 @@ def click_and_wait(browser, element) -> None:
         try:
             (browser.find_element(*element) if isinstance(element, tuple) else element).click()
             break
-        except (StaleElementReferenceException, WebDriverException) as e:
-            replaced = isinstance(e, StaleElementReferenceException) or "does not belong to the document" in str(e)
-            if replaced and staleness_of(page)(browser):
+        except WebDriverException as e:
+            if _replaced(e) and gone(page):
                 break  # the click went through: its page is replacing this one
-            if not (replaced and isinstance(element, tuple)) or attempt == 5:
+            if not (_replaced(e) and isinstance(element, tuple)) or attempt == 5:
                 raise
             WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
             time.sleep(0.2 * (attempt + 1))
-    WebDriverWait(browser, 15).until(staleness_of(page))
+    WebDriverWait(browser, 15).until(lambda _: gone(page))
 
 
 @pytest.fixture
