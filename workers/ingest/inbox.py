@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from models import Event, EventStatus
 from models.arrays import stored, unnest
 from models.base import UTCDateTime, utcnow
+from workers.ingest import json_limits
 
 MAX_RAW_BODY = 64 * 1024  # what is kept of a body that is not a JSON object, so a person can read it
 MAX_MESSAGE_ID = 200
@@ -33,12 +34,8 @@ _UNSTORABLE = re.compile(
 _ESCAPES = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
 
 
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every message: json.loads with an option builds a new JSONDecoder on each call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+# One decoder for every body, with the number limits of POST /v1/events and `publish` (json_limits.py).
+_DECODER = json_limits.DECODER
 
 
 def storable(payload: object) -> tuple[object, str]:
@@ -75,6 +72,8 @@ def decode(message: Incoming, now: datetime) -> dict:
             reason, payload = f"body is a JSON {type(payload).__name__}, not an event object", None
     except UnicodeDecodeError as e:
         reason = f"body is not UTF-8 ({e.reason} at byte {e.start})"
+    except json_limits.NumberRefused as e:
+        reason = f"body refused: {e}"
     except ValueError as e:
         reason = f"body is not JSON: {e}"
     except RecursionError:
