@@ -6,7 +6,6 @@ one, so a producer can fix and re-send the whole batch without creating a partia
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
@@ -15,6 +14,7 @@ from kombu import Connection
 from config.settings import hide_password
 from workers.admin.schemas import EventBatchSchema, EventEnvelopeSchema
 from workers.failures import Throttle
+from workers.ingest import json_limits
 from workers.ingest.wire import connect, declare, publish_events
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,13 @@ class BrokerUnavailable(Exception):
     """The broker did not take (or confirm) the events; the message is safe to show (no password)."""
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_events(body: bytes) -> list[dict]:
     """The events of a body: an event object, or {"batch": [event, ...]} (a body with a `batch` key)."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        payload = json_limits.loads(body)
+    except json_limits.NumberRefused as e:  # beyond what the pipeline stores and reads back (json_limits.py)
+        raise InvalidEvents(f"the body is refused: {e}", {"json": [str(e)]}) from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
         raise InvalidEvents(f"the body is not valid JSON: {e}", {"json": ["Invalid JSON body."]}) from e
     except RecursionError as e:
         raise InvalidEvents("the body is nested too deeply", {"json": ["Invalid JSON body."]}) from e

@@ -48,7 +48,7 @@ def _float(literal: str) -> float:
 
 
 def _constant(name: str) -> float:
-    raise NumberRefused(f"{name} is not a JSON number")
+    raise NumberRefused(f"{name} is not valid JSON")
 
 
 # One decoder for every body: json.loads with options builds a new JSONDecoder on each call.

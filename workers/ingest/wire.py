@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer, Queue
 
+from workers.ingest import json_limits
 from workers.ingest.transport import ReadAheadTransport
 
 EXCHANGE_NAME = "datafly.events"
@@ -85,7 +86,10 @@ def parse_lines(
         if not line.strip():
             continue
         try:
-            event = json.loads(line)
+            event = json_limits.loads(line)
+        except json_limits.NumberRefused as e:
+            report.bad_lines.append((number, f"refused: {e}"))
+            continue
         except ValueError as e:
             report.bad_lines.append((number, f"not JSON ({e.msg} at column {e.colno})"))
             continue

@@ -97,7 +97,7 @@ def test_a_body_that_is_not_json_is_rejected_and_kept_readable(body):
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 def test_json_constants_are_not_json(constant):
     row = row_for(b'{"revenue":' + constant + b"}")
-    assert_rejected(row, "body is not JSON: ")
+    assert_rejected(row, "body refused: ")
     assert "is not valid JSON" in row["reason"]
 
 
