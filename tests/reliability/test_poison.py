@@ -13,7 +13,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 
 import workers.processing.process as processing
 from models import Delivery, DeliveryStatus, Event, EventStatus, bulk
@@ -213,3 +214,93 @@ def test_one_event_that_breaks_the_batch_write_does_not_take_its_batch_mates_dow
     figures.update(batch_crashes=crashes, statuses=sorted(statuses.values()))
     good = [e for e in found.values() if (e.payload or {}).get("userId") != "u" * 300]
     assert all(e.status == EventStatus.PROCESSED for e in good), f"valid events set aside: {statuses}"
+    long = next(e for e in found.values() if (e.payload or {}).get("userId") == "u" * 300)
+    assert long.status == EventStatus.REJECTED and long.reason and crashes == []  # refused by its data, at once
+
+
+# --- Issue #21: a failure of one event's own data is not a crash --------------------------------------------
+
+
+def poisoned(message_id: str, email: str) -> dict:
+    return event("identify", messageId=message_id, userId=message_id, traits={"email": email}, properties={})
+
+
+def test_a_payload_that_cannot_be_read_back_is_rejected_at_its_first_try_and_its_batch_flows(
+    db, integration_id, figures, caplog
+):
+    """Stored before the number limits at the door (json_limits.py): JSONB keeps `0.1e99999` exactly and psycopg
+    reads it back as a 100,000-digit integer, which raises on every load of its batch."""
+    good = [identify(f"n{i}@example.com", f"nu-{i}") for i in range(20)]
+    poison = {"mid-1": "0.1e99999", "mid-2": "1e5000"}
+    good[5:5] = [poisoned("mid-1", "p1@example.com")]
+    good[12:12] = [poisoned("mid-2", "p2@example.com")]
+    ids = stored(db, good)
+    with db.begin() as session:  # what an older ingest let through: the number as the producer wrote it
+        for message_id, number in poison.items():
+            session.execute(
+                text("UPDATE events SET payload = jsonb_set(payload, '{properties}', CAST(:n AS jsonb)) "
+                     "WHERE message_id = :m"), {"n": f'{{"ltv": {number}}}', "m": message_id}
+            )  # fmt: skip
+    processing.process_events(db, ids, fresh=True)  # ingest's trigger: one try
+    leftover = sweep_round(db)
+    with db() as session:
+        rows = session.execute(
+            select(Event.message_id, Event.status, Event.reason, Event.process_attempts, Event.payload.is_(None))
+        ).all()
+    found = {r.message_id: r for r in rows}
+    figures.update(
+        poison_statuses={m: str(found[m].status) for m in poison},
+        poison_reason=found["mid-1"].reason[:120],
+        others_processed=sum(r.status == EventStatus.PROCESSED for m, r in found.items() if m not in poison),
+        tracebacks=caplog.text.count("Traceback"),
+    )
+    for message_id in poison:
+        row = found[message_id]
+        assert row.status == EventStatus.REJECTED and row[4], row  # its payload kept as text in raw_body
+        assert row.reason.startswith("the stored payload cannot be read: ValueError: Exceeds the limit (4300 digits)")
+        assert row.process_attempts == 0  # never retried
+    assert all(r.status == EventStatus.PROCESSED for m, r in found.items() if m not in poison)
+    assert leftover == []
+    assert "Traceback" not in caplog.text and caplog.text.count("rejected: the stored payload") == 2
+
+
+def test_an_event_whose_processing_raises_on_its_data_is_rejected_at_once(db, integration_id, monkeypatch, caplog):
+    real = processing.plan_event
+
+    def plan_event(batch, event, *rest):
+        if event.message_id == "bad-value":
+            raise ValueError("invalid literal for this field: 'x'")
+        return real(batch, event, *rest)
+
+    monkeypatch.setattr(processing, "plan_event", plan_event)
+    batch = [identify(f"v{i}@example.com", f"vu-{i}") for i in range(5)] + [poisoned("bad-value", "b@example.com")]
+    processing.process_events(db, stored(db, batch))  # a counted try
+    events = by_message(db)
+    bad = events.pop("bad-value")
+    assert bad.status == EventStatus.REJECTED and bad.process_attempts == 1
+    assert bad.reason == "processing this event fails: ValueError: invalid literal for this field: 'x'"
+    assert all(e.status == EventStatus.PROCESSED for e in events.values())
+    assert sweep_round(db) == [] and "Traceback" not in caplog.text
+
+
+def test_a_batch_write_refused_for_one_event_is_taken_apart_at_once_and_that_event_rejected(
+    db, integration_id, monkeypatch, caplog
+):
+    real = bulk.insert_deliveries
+    ids = stored(db, [identify(f"d{i}@example.com", f"du-{i}") for i in range(8)])
+    refused_id = ids[3]
+
+    def insert_deliveries(session, rows):
+        if any(r["event_id"] == refused_id for r in rows):  # what a value out of a column's range does
+            raise DataError("INSERT INTO deliveries ...", {}, Exception("integer out of range"))
+        return real(session, rows)
+
+    monkeypatch.setattr(bulk, "insert_deliveries", insert_deliveries)
+    processing.process_events(db, ids, fresh=True)  # ingest's trigger, once: no wait for the sweep
+    with db() as session:
+        events = {e.id: e for e in session.scalars(select(Event))}
+    refused = events.pop(refused_id)
+    assert refused.status == EventStatus.REJECTED and refused.process_attempts == 1
+    assert refused.reason.startswith("processing this event fails the same way on every try: DataError: ")
+    assert all(e.status == EventStatus.PROCESSED for e in events.values())
+    assert sweep_round(db) == [] and "Traceback" not in caplog.text

@@ -23,7 +23,15 @@ from models.db import among
 from workers.privacy.guard import drop_erased, erased_events, hold_shared
 from workers.processing.batch import DEFAULT_CONFIG, Batch, Item, visitor_keys
 from workers.processing.decide import decide_all
-from workers.processing.poison import MAX_PROCESS_ATTEMPTS, claim_attempt
+from workers.processing.poison import (
+    DETERMINISTIC,
+    DETERMINISTIC_ALONE,
+    MAX_PROCESS_ATTEMPTS,
+    claim_attempt,
+    reject,
+    reject_unreadable,
+    why,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +59,24 @@ def process_events(sessions: sessionmaker[Session], event_ids: list[int], fresh:
             )
         ).all()
         retried = any(attempts > 0 for _, attempts in tried)
+    ids = sorted(i for i, _ in tried)
+    if retried and len(ids) > 1:
+        return process_one_by_one(sessions, ids)
+    try:
         if fresh and not retried:
-            return process_claimed(session, sorted(i for i, _ in tried))
-    if retried and len(tried) > 1:
-        return process_one_by_one(sessions, sorted(i for i, _ in tried))
-    with sessions.begin() as session:
-        claimed = claim_attempt(session, [i for i, _ in tried])
-    with sessions.begin() as session:
-        return process_claimed(session, claimed)
+            with sessions.begin() as session:
+                return process_claimed(session, ids)
+        with sessions.begin() as session:
+            claimed = claim_attempt(session, ids)
+        with sessions.begin() as session:
+            return process_claimed(session, claimed)
+    except DETERMINISTIC_ALONE as e:  # one event's data broke the batch (its write): find it now, not in 30 s
+        if len(ids) == 1:
+            with sessions.begin() as session:
+                reject(session, ids[0], e)
+            return set()
+        log.warning("a batch of %s events failed on an event's data (%s); processing them one by one", len(ids), why(e))
+        return process_one_by_one(sessions, ids)
 
 
 def process_one_by_one(sessions: sessionmaker[Session], event_ids: list[int]) -> set[int]:
@@ -69,6 +87,9 @@ def process_one_by_one(sessions: sessionmaker[Session], event_ids: list[int]) ->
                 claimed = claim_attempt(session, [event_id])
             with sessions.begin() as session:
                 touched |= process_claimed(session, claimed)
+        except DETERMINISTIC_ALONE as e:  # its own data: the next try would fail the same way
+            with sessions.begin() as session:
+                reject(session, event_id, e)
         except Exception:  # its attempt is counted: after MAX_PROCESS_ATTEMPTS it is set aside
             log.exception("processing event %s alone failed", event_id)
     return touched
@@ -77,13 +98,11 @@ def process_one_by_one(sessions: sessionmaker[Session], event_ids: list[int]) ->
 def process_claimed(session: Session, ids: list[int]) -> set[int]:
     """Process events whose attempt was just counted."""
     hold_shared(session)  # an erasure and this batch never interleave (workers/privacy/guard.py)
-    # Rows, not ORM objects: processing reads these five columns and writes events back in bulk.
-    query = (
-        select(Event.id, Event.message_id, Event.payload, Event.received_at, Event.process_attempts)
-        .where(among(Event.id, ids), Event.status == EventStatus.RECEIVED)
-        .order_by(Event.id)
-    )
-    events = session.execute(query.with_for_update(skip_locked=True)).all()
+    try:
+        events = load_events(session, ids)
+    except DETERMINISTIC:  # a stored payload the driver cannot load: that event is rejected, the rest go on
+        unreadable = reject_unreadable(session, ids)
+        events = load_events(session, [i for i in ids if i not in unreadable])
     if not events:
         return set()
     batch = Batch(session)
@@ -100,11 +119,15 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     for event in events:
         try:
             items.extend(plan_event(batch, event, checked[event.id], outcomes))
-        except Exception as e:  # one bad event never stops the batch; its attempt count sets it aside
-            log.exception("processing event %s crashed (attempt %s)", event.id, event.process_attempts)
+        except Exception as e:  # one bad event never stops the batch
             outcomes.pop(event.id, None)
             items = [i for i in items if i.event_id != event.id]
-            if event.process_attempts >= MAX_PROCESS_ATTEMPTS:
+            if isinstance(e, DETERMINISTIC):  # its data: rejected at once, the reason on one line
+                outcomes[event.id] = (EventStatus.REJECTED, f"processing this event fails: {why(e)}")
+                log.warning("event %s rejected: %s", event.id, outcomes[event.id][1])
+                continue
+            log.exception("processing event %s crashed (attempt %s)", event.id, event.process_attempts)
+            if event.process_attempts >= MAX_PROCESS_ATTEMPTS:  # its attempt count sets it aside
                 reason = f"processing crashed {event.process_attempts} times: {type(e).__name__}: {e}"[:2000]
                 outcomes[event.id] = (EventStatus.FAILED, reason)
     for item in items:  # a visitor identified later in this same batch is no longer held
@@ -114,6 +137,17 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     decide_all(batch, items)
     write(batch, items, outcomes)
     return batch.touched
+
+
+def load_events(session: Session, ids: list[int]) -> list[Row]:
+    """The received events among `ids`, locked (those another batch holds are skipped)."""
+    # Rows, not ORM objects: processing reads these five columns and writes events back in bulk.
+    query = (
+        select(Event.id, Event.message_id, Event.payload, Event.received_at, Event.process_attempts)
+        .where(among(Event.id, ids), Event.status == EventStatus.RECEIVED)
+        .order_by(Event.id)
+    )
+    return session.execute(query.with_for_update(skip_locked=True)).all()
 
 
 def plan_event(
