@@ -16,6 +16,7 @@ class EventStatus(enum.StrEnum):
     PROCESSED = "processed"  # mapped into one delivery per active integration
     REJECTED = "rejected"  # bad input: reason says what was wrong
     FAILED = "failed"  # processing crashed max_process_attempts times: set aside (poison)
+    CONFLICTING = "conflicting"  # a stored messageId re-sent with a different event: kept aside, not processed
 
 
 class Event(Base):
@@ -41,3 +42,8 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     process_attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
+    # sha256 (hex) of the event without its transport fields (`sentAt`), or of the body's bytes when it was not
+    # an event: a re-send of a stored messageId is a retry when its digest is the same, a conflict when not.
+    digest: Mapped[str | None] = mapped_column(String(64))
+    # On a conflicting event: the digest of the event stored under the messageId it re-used.
+    conflicts_with: Mapped[str | None] = mapped_column(String(64))

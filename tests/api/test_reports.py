@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import select
 
@@ -85,7 +87,7 @@ def reject_one(db) -> str:
     with db.begin() as session:
         ids = store_events(session, [Incoming(b"{not json", message_id="m-broken")])
     process_events(db, ids)
-    return "m-broken"
+    return "sha256:" + hashlib.sha256(b"{not json").hexdigest()  # a rejected body never claims the producer's id
 
 
 def cursor_pages(api, page_size: int, **filters) -> list[dict]:

@@ -27,6 +27,8 @@ class EventRow:
     reason: str | None
     process_attempts: int
     body: str  # the start of the payload (or of the raw body when it was not a JSON object)
+    digest: str | None = None  # sha256 of the event (transport fields aside) or of a body that was not one
+    conflicts_with: str | None = None  # conflicting: the digest of the event stored under its messageId
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "received_at": self.received_at.isoformat()}
@@ -49,6 +51,8 @@ def list_events(
             reason=e.reason,
             process_attempts=e.process_attempts,
             body=excerpt(e),
+            digest=e.digest,
+            conflicts_with=e.conflicts_with,
         )
         for e in session.scalars(query)
     ]

@@ -101,6 +101,11 @@ class RecordsCollector:
         yield CounterMetricFamily(
             PREFIX + "events_failed", "Events set aside after crashing processing too often", events.get("failed", 0)
         )
+        yield CounterMetricFamily(
+            PREFIX + "events_conflicting",
+            "Stored messageIds re-sent with a different event, kept aside (`events --status conflicting`)",
+            events.get("conflicting", 0),
+        )
 
         by_status = GaugeMetricFamily(
             PREFIX + "deliveries", "Deliveries now in each status (a replay moves failed ones back)", labels=["status"]

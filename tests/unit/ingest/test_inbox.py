@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from models import EventStatus
 from tests.unit.builders import NOW
-from workers.ingest.inbox import MAX_MESSAGE_ID, MAX_RAW_BODY, Incoming, decode, refused, storable
+from workers.ingest.inbox import (
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_ID,
+    MAX_RAW_BODY,
+    Incoming,
+    decode,
+    event_digest,
+    refused,
+    storable,
+)
 
 
 def row_for(body: bytes, message_id: str | None = None) -> dict:
@@ -75,9 +84,38 @@ def test_an_overlong_id_is_replaced_by_the_hash():
     assert row_for(exact)["message_id"] == "x" * MAX_MESSAGE_ID
 
 
-def test_a_rejected_body_keeps_the_amqp_id_or_its_hash():
-    assert row_for(b"garbage", "amqp-id")["message_id"] == "amqp-id"
+def test_a_rejected_body_never_claims_the_amqp_id_it_is_keyed_by_its_hash():
+    # Issue 21: stored under the producer's id, it made the corrected re-send a duplicate.
+    assert row_for(b"garbage", "amqp-id")["message_id"] == sha(b"garbage")
     assert row_for(b"garbage")["message_id"] == sha(b"garbage")
+    assert row_for(b"garbage")["digest"] == sha(b"garbage").removeprefix("sha256:")
+    assert row_for(b'[{"messageId": "m1"}]', "m1")["message_id"] == sha(b'[{"messageId": "m1"}]')
+
+
+def test_a_body_over_1_mib_is_rejected_with_its_size_and_not_kept():
+    body = b'{"messageId": "big", "type": "track", "x": "' + b"a" * MAX_MESSAGE_BYTES + b'"}'
+    row = row_for(body, "big")
+    assert row["status"] == EventStatus.REJECTED.value and row["processed_at"] == NOW
+    assert row["reason"] == f"body is {len(body):,} bytes, over the 1,048,576-byte limit (not kept)"
+    assert row["raw_body"] is None and "payload" not in row and "payload_json" not in row
+    assert row["message_id"] == sha(body)
+
+
+def test_a_body_of_exactly_1_mib_is_an_event():
+    head = b'{"messageId": "m", "type": "track", "x": "'
+    body = head + b"a" * (MAX_MESSAGE_BYTES - len(head) - 2) + b'"}'
+    assert len(body) == MAX_MESSAGE_BYTES
+    assert row_for(body)["status"] == EventStatus.RECEIVED.value
+
+
+def test_the_digest_leaves_sent_at_out_and_ignores_key_order():
+    event = {"messageId": "m1", "type": "identify", "traits": {"email": "a@example.com", "first_name": "A"}}
+    retry = {"sentAt": "2026-12-08T02:00:01Z", "traits": {"first_name": "A", "email": "a@example.com"},
+             "type": "identify", "messageId": "m1"}  # fmt: skip
+    other = {**event, "traits": {"email": "a@example.com", "first_name": "B"}}
+    assert event_digest(event) == event_digest(retry) == row_for(json.dumps(retry).encode())["digest"]
+    assert event_digest(other) != event_digest(event)
+    assert len(event_digest(event)) == 64
 
 
 def test_nul_in_an_id_is_replaced():
@@ -210,12 +248,13 @@ def test_refused_keeps_the_body_as_raw_text_and_the_reason():
     row = row_for(b'{"messageId":"m","type":"track"}')
     kept = refused(row, "the database refused this event (DataError): value too long", NOW)
     assert kept == {
-        "message_id": "m",
+        "message_id": "sha256:" + row["digest"],  # the producer's id stays free for a corrected re-send
         "type": None,
         "raw_body": '{"messageId":"m","type":"track"}',
         "status": EventStatus.REJECTED.value,
         "reason": "the database refused this event (DataError): value too long",
         "processed_at": NOW,
+        "digest": row["digest"],
     }
 
 
