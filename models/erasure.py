@@ -10,12 +10,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created, enum_values, json, pk, utcnow
+from models.contact import Identity
 from models.delivery import DeliveryAttempt
 from models.event import Event
+
+NAME_LENGTH = 300  # event_names cuts each `kind:value` here (an index entry has a size limit)
 
 
 class ErasureStatus(enum.StrEnum):
@@ -59,9 +63,21 @@ class ErasedIdentifier(Base):
     kind: Mapped[str] = mapped_column(String(20))  # "email" | "user" | "anonymous"
     digest: Mapped[str] = mapped_column(String(64), index=True)
     erased_at: Mapped[datetime]
+    # "request" (known when it was asked), "resolved" (by the local step), "learned" (from a later event)
+    source: Mapped[str | None] = mapped_column(String(20))
+
+
+def event_names(payload):
+    """The SQL function of the migration: what an event names, as `kind:value` texts (emails lower-cased)."""
+    return func.event_names(payload, type_=ARRAY(Text))
 
 
 # Retention's indexes (workers/privacy/retention.py): events by age (it deletes the oldest), and the attempts whose
 # error text is still kept (a row leaves that index once retention nulled the text).
 Index("ix_events_received_at", Event.received_at)
+# The erasure's (workers/privacy/records.py): events by what they name, the few kept as a raw body, identity links
+# by email.
+Index("ix_events_names", event_names(Event.payload), postgresql_using="gin")
+Index("ix_events_raw_body", Event.id, postgresql_where=text("raw_body IS NOT NULL"))
+Index("ix_identities_email", Identity.email)
 Index("ix_delivery_attempts_error_kept", DeliveryAttempt.created_at, postgresql_where=text("error IS NOT NULL"))

@@ -20,6 +20,7 @@ from workers.delivery.report import FlushReport
 from workers.delivery.retry import RetryPolicy
 from workers.delivery.suppressions import sync_suppressions
 from workers.integrations.status import mark_config_invalid, mark_key_unreadable
+from workers.privacy.guard import skip_erased
 from workers.sendgrid.client import SendGridClient
 
 CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
@@ -87,9 +88,12 @@ def flush_round(
             .with_for_update(skip_locked=True)
         )
     )
+    if erased := skip_erased(session, deliveries, DeliveryStatus.SKIPPED):  # an erasure came after processing
+        report.skipped += len(erased)
+        deliveries = [d for d in deliveries if d.id not in erased]
     sync_suppressions(session, integration, client, report)
     if not deliveries:
-        return 0
+        return len(erased)
     pending = build_chunks(session, integration, deliveries, client, report)
     while pending and not report.stopped:
         chunk = pending.pop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import String, case, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import ConfigError
@@ -23,6 +23,7 @@ from models import (
 from models.base import has_status, utcnow
 from workers.delivery.flush import ClientFor
 from workers.integrations.status import mark_key_unreadable
+from workers.privacy.guard import ERASED, skip_erased
 from workers.sendgrid.attempts import record_attempt
 from workers.sendgrid.client import SendGridClient
 
@@ -117,11 +118,20 @@ def settle(session: Session, job: ImportJob, status: ImportJobStatus, results: d
         counts = ", ".join(f"{k.removesuffix('_count')} {v}" for k, v in results.items() if k.endswith("_count"))
         outcome = DeliveryStatus.IMPORT_ERRORED
         reason = f"SendGrid import {status.value}: {counts or 'no counts'}; errors: {results.get('errors_url', 'n/a')}"
+    sent = (Delivery.job_id == job.job_id, has_status(Delivery.status, DeliveryStatus.SENT))
+    columns = (Delivery.id, Delivery.email, Delivery.user_id, Delivery.anonymous_id, Delivery.event_at)
+    skip_erased(session, session.execute(select(*columns, Delivery.created_at).where(*sent)).all(), None)
     session.execute(
         update(Delivery)
-        .where(Delivery.job_id == job.job_id, has_status(Delivery.status, DeliveryStatus.SENT))
-        .values(status=outcome, reason=reason, updated_at=utcnow())
+        .where(*sent)
+        .values(status=outcome, reason=erased_or(reason), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+
+
+def erased_or(reason: str | None):
+    """A delivery of an erased person keeps the reason `erased` (replay leaves it alone)."""
+    return case((Delivery.reason == ERASED, ERASED), else_=literal(reason, String))
 
 
 def set_reason(session: Session, job: ImportJob, reason: str) -> None:

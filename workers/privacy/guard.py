@@ -14,18 +14,22 @@ starts after the erasure committed and then reads its hashes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Row, bindparam, exists, func, null, select, update
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent
-from models import DeliveryStatus, ErasedIdentifier, Event, EventStatus, Integration, bulk
+from models import Delivery, DeliveryStatus, ErasedIdentifier, Event, EventStatus, Integration, bulk
 from models.base import utcnow
 from models.db import among
+from workers.privacy import records
 from workers.privacy.hashing import current_hasher
+from workers.privacy.records import ERASED
 
-ERASED = "erased"
+log = logging.getLogger(__name__)
 ERASURE_LOCK = 0x5347_4552  # the advisory lock key erasure and processing share ("SGER")
 
 _SHARED = select(func.pg_advisory_xact_lock_shared(bindparam("k", type_=BigInteger)))
@@ -56,42 +60,71 @@ def identifiers(mapped: MappedEvent, payload: object) -> set[tuple[str, str]]:
 
 
 def erased_events(session: Session, events: list[Row], checked: dict[int, MappedEvent]) -> set[int]:
-    """The ids of these events that name an erased person and happened before the erasure."""
+    """The ids of these events that name an erased person and happened before the erasure. An event dropped
+    for an erased email (or userId) teaches the keys it carries beside it (a late identify with a new
+    anonymousId): they are recorded as the erasure's, their stored rows redacted, and the batch's events that
+    name them dropped too."""
     if not session.scalar(_ANY_ERASED):  # nobody was ever erased: no secret needed, one cheap query
         return set()
     hasher = current_hasher()
     named = {e.id: identifiers(checked[e.id], e.payload) for e in events}
-    lookup = hasher.lookup(i for idents in named.values() for i in idents)
-    if not lookup:
+    erased = erased_at(session, hasher, {i for idents in named.values() for i in idents})
+    if not erased:
         return set()
-    query = (
-        select(ErasedIdentifier.digest, func.max(ErasedIdentifier.erased_at))
-        .where(among(ErasedIdentifier.digest, sorted(lookup)))
-        .group_by(ErasedIdentifier.digest)
-    )
-    erased_at: dict[tuple[str, str], datetime] = {}
-    for digest, at in session.execute(query):
-        ident = lookup[digest]
-        erased_at[ident] = max(at, erased_at.get(ident, at))
-    if not erased_at:
-        return set()
-    dropped = set()
-    for event in events:
-        mapped = checked[event.id]
-        stamped = mapped.timestamp or _stamp(event.payload)  # a rejected event has no mapped timestamp
-        happened = min(t for t in (stamped, event.received_at) if t is not None)
-        if any(ident in erased_at and happened < erased_at[ident] for ident in named[event.id]):
-            dropped.add(event.id)
+    when = {e.id: records.happened(checked[e.id].timestamp or _stamp(e.payload), e.received_at) for e in events}
+    dropped: set[int] = set()
+    learned: dict[records.Ident, Erased] = {}
+    while True:
+        causes = {i: [erased[n] for n in named[i] if n in erased and (when[i] is None or when[i] < erased[n].at)]
+                  for i in named if i not in dropped}  # fmt: skip
+        new = {i: min(c, key=lambda e: e.at) for i, c in causes.items() if c}
+        if not new:
+            break
+        dropped |= set(new)
+        for event_id, source in sorted(new.items()):
+            for key in records.learned_keys(named[event_id], set(erased)):
+                erased[key] = learned[key] = source
+    if learned:
+        forget_learned(session, hasher, learned)
     return dropped
 
 
-def _stamp(payload: object) -> datetime | None:
-    value = payload.get("timestamp") if isinstance(payload, dict) else None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return stamp if stamp is None or stamp.tzinfo else stamp.replace(tzinfo=UTC)
+def _stamp(payload: object) -> object:  # a rejected event has no mapped timestamp
+    return payload.get("timestamp") if isinstance(payload, dict) else None
+
+
+@dataclass(frozen=True)
+class Erased:
+    at: datetime  # the erasure's request time
+    erasure_id: int
+
+
+def erased_at(session: Session, hasher, idents: set[records.Ident]) -> dict[records.Ident, Erased]:
+    """The newest erasure of each of these identifiers (one indexed lookup of their digests)."""
+    lookup = hasher.lookup(idents)
+    if not lookup:
+        return {}
+    query = (
+        select(ErasedIdentifier.digest, ErasedIdentifier.erased_at, ErasedIdentifier.erasure_id)
+        .where(among(ErasedIdentifier.digest, sorted(lookup)))
+        .order_by(ErasedIdentifier.erased_at)
+    )
+    return {lookup[digest]: Erased(at, erasure_id) for digest, at, erasure_id in session.execute(query)}
+
+
+def forget_learned(session: Session, hasher, learned: dict[records.Ident, Erased]) -> None:
+    """Record the keys learned from a dropped event as their erasure's, and redact the rows stored before that
+    name them (a page event held for a visitor the person's late identify would have linked)."""
+    for (kind, value), source in sorted(learned.items()):
+        session.add(ErasedIdentifier(erasure_id=source.erasure_id, kind=kind, digest=hasher.digest(kind, value),
+                                     erased_at=source.at, source="learned"))  # fmt: skip
+    for at in sorted({source.at for source in learned.values()}):
+        person = records.Person(before=at)
+        person.add({key for key, source in learned.items() if source.at == at})
+        records.find_rows(session, person)
+        records.redact(session, person)
+    session.flush()
+    log.info("erasure: %s identifier(s) learned from a later event, their earlier rows redacted", len(learned))
 
 
 def drop_erased(
@@ -110,3 +143,36 @@ def drop_erased(
         .where(among(Event.id, [e.id for e in events]))
         .values(status=EventStatus.PROCESSED.value, reason=ERASED, payload=null(), raw_body=None, processed_at=now)
     )
+
+
+def skip_erased(session: Session, deliveries: list[Delivery], status: DeliveryStatus | None) -> set[int]:
+    """The flush's and the import poller's check (ORM deliveries, or rows of their columns): deliveries that
+    name an erased person and belong to what happened before the erasure are redacted (reason `erased`, naming
+    nobody) and, given a status, set to it. Returns their ids. One cheap query while nobody was ever erased."""
+    if not deliveries or not session.scalar(_ANY_ERASED):
+        return set()
+    named = {
+        d.id: {(k, v) for k, v in (("email", d.email), ("user", d.user_id), ("anonymous", d.anonymous_id)) if v}
+        for d in deliveries
+    }
+    erased = erased_at(session, current_hasher(), {i for idents in named.values() for i in idents})
+    if not erased:
+        return set()
+    skipped = set()
+    for d in deliveries:
+        when = records.happened(d.event_at, d.created_at)
+        if any(i in erased and (when is None or when < erased[i].at) for i in named[d.id]):
+            skipped.add(d.id)
+    if not skipped:
+        return skipped
+    values = {"email": None, "user_id": None, "anonymous_id": None, "patch": null(), "reason": ERASED}
+    session.execute(
+        update(Delivery.__table__)
+        .where(among(Delivery.id, sorted(skipped)))
+        .values(**values, **({"status": status.value} if status else {}), updated_at=utcnow())
+    )
+    for d in deliveries:
+        if d.id in skipped and isinstance(d, Delivery):
+            session.expire(d)
+    log.warning("erasure: %s delivery(ies) of an erased person caught before SendGrid", len(skipped))
+    return skipped

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from config.settings import ConfigError, Settings
 from models import AttemptKind, Erasure, ErasureStatus, Integration
 from models.base import utcnow
-from workers.privacy.erasure import erase_locally, pending
+from workers.privacy.erasure import erase_locally, pending, remains
 from workers.sendgrid.client import SendGridClient
 from workers.sendgrid.contacts import Unanswered, delete_contacts, find_contact_ids, job_status, record
 
@@ -58,11 +58,13 @@ def run_erasure(sessions: sessionmaker[Session], erasure_id: int, client_for: Cl
                 delays.append(wait.seconds)
                 if wait.problem:
                     state["error"] = wait.problem
+        if not delays:
+            for key, jobs in remains(session, erasure, settings).items():  # rows that came after the local step
+                erasure.sendgrid[str(key)].update(step="wait", wait_jobs=jobs)
+                delays.append(POLL_SECONDS)
         flag_modified(erasure, "sendgrid")
         if not delays:
-            erasure.status, erasure.finished_at = ErasureStatus.COMPLETED, utcnow()
-            erasure.pending_secret, erasure.next_attempt_at, erasure.error = None, None, None
-            return None
+            return finish(erasure)
         problems = [s["error"] for s in erasure.sendgrid.values() if s.get("error") and s["step"] != "done"]
         erasure.error = "; ".join(problems)[:2000] or None
         if problems and utcnow() - erasure.requested_at > settings.retry_window:
@@ -72,6 +74,22 @@ def run_erasure(sessions: sessionmaker[Session], erasure_id: int, client_for: Cl
         delay = min(delays)
         erasure.next_attempt_at = utcnow() + timedelta(seconds=delay)
         return delay
+
+
+SUCCEEDED = ("deleted", "not found", "integration removed")
+
+
+def finish(erasure: Erasure) -> None:
+    """`completed` when SendGrid deleted the contact everywhere (or never had it); else `failed` with why."""
+    erasure.finished_at, erasure.pending_secret, erasure.next_attempt_at = utcnow(), None, None
+    problems = [
+        f"integration {key}: {state.get('outcome')}"
+        for key, state in sorted(erasure.sendgrid.items())
+        if state.get("outcome") not in SUCCEEDED
+    ]
+    erasure.status = ErasureStatus.FAILED if problems else ErasureStatus.COMPLETED
+    erasure.error = "; ".join(problems)[:2000] or None
+    return None
 
 
 def advance(session: Session, integration: Integration | None, state: dict, emails: list[str], client_for) -> None:
@@ -127,6 +145,8 @@ def step(session: Session, integration: Integration, client: SendGridClient, sta
                 raise Wait(POLL_SECONDS)
             state["deleted"] += int(results.get("deleted_count") or 0)
             state["polling"].remove(job)
+            if status != "completed":  # errored or failed: the search below finds the contact and deletes it again
+                state["failed_jobs"] = state.get("failed_jobs", 0) + 1
         state["step"] = "search"  # again: what SendGrid still finds (a late import) is deleted too
 
 
