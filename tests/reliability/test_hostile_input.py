@@ -10,13 +10,17 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
+import requests
 from kombu import Producer
 from sqlalchemy import func, select
 
 from models import Delivery, DeliveryStatus, Event, EventStatus
-from tests.fixtures.processes import cli, wait_for
+from tests.api.conftest import TOKEN
+from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
+from tests.reliability.conftest import Supervised, all_logs
 from workers.ingest.wire import connect, declare, events_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -200,3 +204,134 @@ def test_malformed_messages_end_rejected_with_a_reason_or_mapped_and_nothing_die
     assert no_reason == 0
     assert valid_emails <= contacts, f"{len(valid_emails - contacts)} valid events not delivered"
     assert "Traceback" not in (processes.logs / "ingest.log").read_text(errors="replace")
+
+
+# --- Issue #21: numbers checked once, at the door --------------------------------------------------------------
+
+GOOD = 600
+POISON = ["0.1e99999", "1e309", "-1e309", "0.1e99999", "1e-400", "NaN", "Infinity", "9" * 5000, "-2e99999", "1e5000"]
+SANE = 45.0  # seconds: every good event in SendGrid within this, and within twice the time without poison
+
+
+def good_event(run: str, i: int) -> bytes:
+    traits = {"email": f"{run}-{i}@example.com", "first_name": f"Ok{i}", "ltv": 12.5 + i, "visits": 10**20 + i}
+    return json.dumps({"messageId": f"{run}-{i}", "type": "identify", "userId": f"{run}{i}", "traits": traits}).encode()
+
+
+def poison_event(run: str, i: int) -> bytes:
+    head = f'{{"messageId":"{run}-poison-{i}","type":"identify","userId":"{run}p{i}",'
+    return f'{head}"traits":{{"email":"{run}-poison-{i}@example.com","ltv":{POISON[i]}}}}}'.encode()
+
+
+def stream(run: str, poisoned: bool) -> list[tuple[str, bytes]]:
+    """GOOD good identifies, the poison spread among them (every 60th) when `poisoned`."""
+    bodies = [(f"{run}-{i}", good_event(run, i)) for i in range(GOOD)]
+    for n in range(len(POISON) if poisoned else 0):
+        bodies.insert(n * (GOOD // len(POISON)) + 30 + n, (f"{run}-poison-{n}", poison_event(run, n)))
+    return bodies
+
+
+def timed(sandbox, run: str, send: Callable[[], object]) -> float:
+    """Seconds from the first event sent until every good event of `run` is a contact in the sandbox."""
+    wanted = {f"{run}-{i}@example.com" for i in range(GOOD)}
+    started = time.monotonic()
+    send()
+    wait_for(lambda: wanted <= {c["email"] for c in sandbox.contacts()}, timeout=SANE + 30, interval=0.2,
+             what=f"the {GOOD} good events of {run} in the sandbox")  # fmt: skip
+    return round(time.monotonic() - started, 2)
+
+
+def publish_amqp(broker_url: str, bodies: list[tuple[str, bytes]]) -> None:
+    with connect(broker_url) as connection:
+        declare(connection)
+        producer = Producer(connection.default_channel, exchange=events_exchange)
+        for message_id, body in bodies:
+            producer.publish(body, routing_key="identify", content_type="application/json",
+                             content_encoding="binary", delivery_mode=2, message_id=message_id)  # fmt: skip
+
+
+def post_http(base: str, bodies: list[tuple[str, bytes]]) -> dict[str, requests.Response]:
+    """Each event its own POST /v1/events (a batch is all or nothing: one poison would refuse its batch-mates)."""
+    replies = {}
+    with requests.Session() as http:
+        http.headers.update({"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        for message_id, body in bodies:
+            replies[message_id] = http.post(base + "/v1/events", data=body, timeout=30)
+    return replies
+
+
+@pytest.fixture
+def pipeline(db, sandbox, service_env, supervised) -> Supervised:
+    """Ingest, a Celery worker (2 processes) and beat, as the Procfile runs them, installed and warmed up."""
+    installed = cli(service_env, "install", "--api-key", sandbox.key, "--default-list-id", sandbox.list_id)
+    assert installed.returncode == 0, installed.stderr
+    supervised.ensure()
+    warm = [("warm-0", json.dumps({"messageId": "warm-0", "type": "identify", "userId": "w",
+                                   "traits": {"email": "warm@example.com"}}).encode())]  # fmt: skip
+    publish_amqp(service_env["BROKER_URL"], warm)
+    wait_for(lambda: sandbox.contact("warm@example.com"), timeout=90, what="the pipeline to deliver a first event")
+    return supervised
+
+
+def rejected_listing(env: dict[str, str]) -> list[dict]:
+    listed = cli(env, "events", "--status", "rejected", "--limit", "100", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return json.loads(listed.stdout)
+
+
+def settled_events(db) -> bool:
+    with db() as session:
+        return not session.scalar(select(func.count()).select_from(Event).where(Event.status == EventStatus.RECEIVED))
+
+
+def assert_quiet_logs(processes) -> dict[str, int]:
+    logs = all_logs(processes)
+    found = {"tracebacks": logs.count("Traceback"), "worker_crashed": logs.count("worker crashed"),
+             "lines": logs.count("\n")}  # fmt: skip
+    assert found["tracebacks"] == 0 and found["worker_crashed"] == 0, logs[-4000:]
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_poison_numbers_over_amqp_are_refused_at_the_door_and_never_hold_the_good_events(
+    db, sandbox, service_env, pipeline, processes, figures
+):
+    broker = service_env["BROKER_URL"]
+    clean = timed(sandbox, "clean", lambda: publish_amqp(broker, stream("clean", poisoned=False)))
+    poisoned = timed(sandbox, "amqp", lambda: publish_amqp(broker, stream("amqp", poisoned=True)))
+    wait_for(lambda: settled_events(db), timeout=60, what="no event left received")
+    listed = [e for e in rejected_listing(service_env) if "amqp-poison-" in e["body"]]
+    contacts = {c["email"] for c in sandbox.contacts()}
+    figures.update(good=GOOD, poison=len(POISON), clean_seconds=clean, poisoned_seconds=poisoned,
+                   rejected=len(listed), reasons=sorted({e["reason"][:60] for e in listed}),
+                   attempts=sorted(e["process_attempts"] for e in listed), **assert_quiet_logs(processes))  # fmt: skip
+    assert poisoned <= SANE and poisoned <= 2 * clean, f"{poisoned} s with poison, {clean} s without"
+    assert len(listed) == len(POISON) and all(e["process_attempts"] <= 1 for e in listed)
+    assert all(e["reason"].startswith("body refused: ") for e in listed), [e["reason"] for e in listed]
+    assert not any("poison" in email for email in contacts)
+
+
+@pytest.mark.timeout(300)
+def test_poison_numbers_over_http_are_refused_with_the_reason_and_never_hold_the_good_events(
+    db, sandbox, service_env, pipeline, processes, figures
+):
+    port = free_port()
+    processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN}  # the API's own; supervised processes keep theirs
+    processes.start("api", str(BIN / "signal-sendgrid"), "api", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: answers(base + "/openapi.json"), timeout=30, what="the API to answer")
+    clean = timed(sandbox, "hclean", lambda: post_http(base, stream("hclean", poisoned=False)))
+    answered: dict[str, requests.Response] = {}
+    poisoned = timed(sandbox, "http", lambda: answered.update(post_http(base, stream("http", poisoned=True))))
+    refused = {m: a for m, a in answered.items() if "poison" in m}
+    contacts = {c["email"] for c in sandbox.contacts()}
+    figures.update(good=GOOD, poison=len(POISON), clean_seconds=clean, poisoned_seconds=poisoned,
+                   answers=dict(Counter(a.status_code for a in answered.values())),
+                   reasons=sorted({a.json()["message"][:70] for a in refused.values()}),
+                   **assert_quiet_logs(processes))  # fmt: skip
+    assert poisoned <= SANE and poisoned <= 2 * clean, f"{poisoned} s with poison, {clean} s without"
+    assert {a.status_code for m, a in answered.items() if m not in refused} == {202}
+    assert len(refused) == len(POISON) and {a.status_code for a in refused.values()} == {400}
+    for answer in refused.values():
+        assert answer.json()["message"].startswith("the body is refused: "), answer.json()
+    assert not any("poison" in email for email in contacts)
