@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.services",
+    "tests.fixtures.private_services",
     "tests.fixtures.transactions",
     "tests.fixtures.processes",
     "tests.fixtures.integrations",
@@ -10,9 +11,9 @@ pytest_plugins = [
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """A test that stops PostgreSQL or RabbitMQ (it asks for `services_restored`) is marked `outage`:
-    scripts/test runs those alone, after the rest has run in parallel, since they take the services away from
-    every other test on the machine."""
+    """A test that stops PostgreSQL or RabbitMQ (it asks for `services_restored`) is marked `outage`: it gets
+    throwaway services of its own to stop (tests/fixtures/private_services.py), never the machine's. scripts/test
+    runs those tests alone, after the rest has run in parallel: they start servers and are slow and CPU-hungry."""
     import pytest
 
     for item in items:

@@ -1,4 +1,5 @@
-"""Helpers of the reliability tests (issue #7): figures shown in the CI output, process trees, service restarts.
+"""Helpers of the reliability tests (issue #7): figures shown in the CI output, process trees, service restarts
+(of the outage tests' private services).
 
 Every test records its figures with the `figures` fixture; they are printed as the test ends (with
 capture disabled) and again in a "reliability figures" section of pytest's terminal summary, so they
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import private_services
 from tests.fixtures.processes import BIN, Processes
 
 FIGURES: list[tuple[str, dict]] = []
@@ -145,23 +147,10 @@ def supervised(processes: Processes) -> Iterator[Supervised]:
 # --- services -----------------------------------------------------------------------------------------------
 
 
-def pg_cluster() -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
-
-
-def postgres_ready() -> bool:
-    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"], timeout=10).returncode == 0
-
-
-def rabbitmq_ready() -> bool:
-    try:
-        done = subprocess.run(
-            ["rabbitmq-diagnostics", "-q", "check_port_connectivity"], capture_output=True, timeout=60
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
+# The outage tests stop PostgreSQL and RabbitMQ: the private ones `services_restored` gives them (tests/fixtures/
+# private_services.py), never the machine's. The restarts act on those and refuse to run outside such a test.
+restart_postgres = private_services.restart_postgres
+restart_rabbitmq = private_services.restart_rabbitmq
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -171,36 +160,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def restart_postgres(down_seconds: float = 0.0) -> float:
-    started = time.monotonic()
-    subprocess.run([*pg_cluster(), "stop", "-m", "fast"], check=True, capture_output=True, timeout=120)
-    time.sleep(down_seconds)
-    subprocess.run([*pg_cluster(), "start"], check=True, capture_output=True, timeout=120)
-    wait_until(postgres_ready, 60, "PostgreSQL to accept connections")
-    return time.monotonic() - started
-
-
-def restart_rabbitmq(down_seconds: float = 0.0) -> float:
-    started = time.monotonic()
-    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
-    time.sleep(down_seconds)
-    subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=180)
-    wait_until(rabbitmq_ready, 120, "RabbitMQ to accept connections")
-    return time.monotonic() - started
-
-
-@pytest.fixture
-def services_restored() -> Iterator[None]:
-    """Whatever a test did to PostgreSQL and RabbitMQ, both are up again afterwards (later tests need them)."""
-    yield
-    if not postgres_ready():
-        subprocess.run([*pg_cluster(), "start"], capture_output=True, timeout=120)
-        wait_until(postgres_ready, 60, "PostgreSQL to come back")
-    if not rabbitmq_ready():
-        subprocess.run(["rabbitmqctl", "-q", "start_app"], capture_output=True, timeout=180)
-        wait_until(rabbitmq_ready, 120, "RabbitMQ to come back")
 
 
 # --- log figures --------------------------------------------------------------------------------------------
