@@ -5,7 +5,8 @@
 - `console_http`: a `requests.Session` signed in to it (CSRF token at hand: `.csrf(path)`).
 - `browser`: Selenium on Debian's /usr/bin/chromium and /usr/bin/chromedriver, headless; one browser per test run,
   its cookies cleared for each test. Skipped with a reason where chromium is absent; a failure under CI=true.
-- `signed_in`: the browser signed in to `console_server`; `screenshot(name)` saves docs/console/<name>.png.
+- `signed_in`: the browser signed in to `console_server`; `screenshot(name)` saves <name>.png in a temporary
+  folder, or in docs/console/ (the documentation's pictures) when SIGNAL_SCREENSHOTS=1 asks for them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def signed_in_client(app):
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-SCREENSHOTS = ROOT / "docs" / "console"
+SCREENSHOTS = ROOT / "docs" / "console"  # written only when asked: SIGNAL_SCREENSHOTS=1
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -236,16 +237,25 @@ def signed_in(browser, console_server: ConsoleServer):
     return browser
 
 
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where screenshots go: docs/console/ with SIGNAL_SCREENSHOTS=1, else a temporary folder (a test run
+    leaves the tracked pictures alone)."""
+    if os.environ.get("SIGNAL_SCREENSHOTS") == "1":
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture
-def screenshot(browser) -> Callable[[str], Path]:
-    """`screenshot("integration")` saves the whole page to docs/console/integration.png."""
+def screenshot(browser, screenshots: Path) -> Callable[[str], Path]:
+    """`screenshot("integration")` saves the whole page to integration.png in `screenshots`."""
 
     def take(name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        screenshots.mkdir(parents=True, exist_ok=True)
         size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}
         shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
-        path = SCREENSHOTS / f"{name}.png"
+        path = screenshots / f"{name}.png"
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 

@@ -1,12 +1,19 @@
 """The console in a real Chromium: sign in, the Integration Library, installing SendGrid against the sandbox (a
 bad key's advice, the duplicate warning), the integration's page, pause/resume and delete. Each page's screenshot
-goes to docs/console/ (docs/console.md shows them)."""
+goes to docs/console/ (docs/console.md shows them) when SIGNAL_SCREENSHOTS=1 asks, else to a temporary folder."""
 
 from __future__ import annotations
 
+import os
+
 from selenium.webdriver.common.by import By
 
-from tests.console.conftest import click_and_wait, wait_until
+from tests.console.conftest import SCREENSHOTS, click_and_wait, wait_until
+
+
+def test_screenshots_go_to_the_docs_only_when_asked(screenshots):
+    asked = os.environ.get("SIGNAL_SCREENSHOTS") == "1"
+    assert (screenshots.resolve() == SCREENSHOTS.resolve()) is asked
 
 
 def test_sign_in_and_out(browser, console_server, screenshot):

@@ -1,7 +1,8 @@
 """Live Events and Replay in a real Chromium, on the real pipeline (RabbitMQ, ingest, the Celery worker, the
 sandbox as SendGrid): events published reach Live Events with 202 while the page refreshes itself; filters and
 search; an event's detail; deliveries failed by a SendGrid outage (a sandbox fault) replayed from the console, one
-with its row's button and one from the Replay page, then succeed. Screenshots go to docs/console/."""
+with its row's button and one from the Replay page, then succeed. Screenshots go to docs/console/ when
+SIGNAL_SCREENSHOTS=1 asks, else to a temporary folder."""
 
 from __future__ import annotations
 
