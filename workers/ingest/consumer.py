@@ -14,16 +14,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import hide_password
 from workers.failures import Throttle, broker_error, broker_errors, database_error
-from workers.ingest.inbox import Incoming, store_events
+from workers.ingest.inbox import MAX_MESSAGE_BYTES, Incoming, store_events
 from workers.ingest.wire import declare, events_queue
 
 log = logging.getLogger(__name__)
 
 Trigger = Callable[[list[int]], None]
 
+# Memory is bounded by bytes, not by message count. A batch ends at BATCH_BYTES of bodies: no more is read from
+# the socket until it is stored and acked (what RabbitMQ sends meanwhile waits in the kernel's buffer and the
+# broker). RabbitMQ counts its prefetch window in messages only, so the window is sized to two batches' bytes by
+# the bodies' mean size, starting as if every body were MAX_MESSAGE_BYTES. A quorum queue applies a new
+# prefetch_count only to a new consumer (basic.qos is per consumer; global qos is refused), so a change cancels
+# the consumer and consumes again on the same channel: the deliveries already made are acked as usual.
+BATCH_BYTES = 16 * 1024 * 1024
+
 
 class IngestConsumer:
-    """Drains `signal.sendgrid.events` in batches of up to `batch_size` messages or `batch_ms` milliseconds.
+    """Drains `signal.sendgrid.events` in batches of up to `batch_size` messages, `batch_bytes` bytes of bodies
+    or `batch_ms` milliseconds, with RabbitMQ's prefetch window sized to two batches' bytes.
 
     A batch is inserted in one statement (a repeated messageId is stored once), committed, and only then
     acked; then the process task is triggered. A crash before the commit leaves the messages unacked, so
@@ -38,6 +47,7 @@ class IngestConsumer:
         batch_size: int = 1000,
         batch_ms: int = 200,
         broker_url: str | None = None,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self.connection = connection
         self.broker_url = broker_url  # named in failure lines (kombu's as_uri garbles a custom transport)
@@ -45,7 +55,10 @@ class IngestConsumer:
         self.trigger = trigger
         self.batch_size = batch_size
         self.batch_ms = batch_ms
+        self.batch_bytes = batch_bytes
         self.buffer: list[Message] = []
+        self.buffered_bytes = 0
+        self.prefetch = 0  # the consumer's prefetch_count (0: not consuming yet)
         self.stored = 0
         self.stop = threading.Event()
         self.connected = False
@@ -54,6 +67,25 @@ class IngestConsumer:
 
     def on_message(self, message: Message) -> None:
         self.buffer.append(message)
+        self.buffered_bytes += len(message.body)
+
+    def prefetch_for(self, mean_size: float) -> int:
+        """The window that keeps two batches' bytes on the way at this mean body size (at most two batches)."""
+        return max(2, min(self.batch_size * 2, int(2 * self.batch_bytes // max(mean_size, 1))))
+
+    def adapt_prefetch(self, consumer: Consumer, mean_size: float) -> None:
+        """Smaller at once when bodies grow; larger only when worth a new consumer (twice the window or more)."""
+        wanted = self.prefetch_for(mean_size)
+        if (
+            wanted * 4 < self.prefetch * 3
+            or wanted >= self.prefetch * 2
+            or wanted == self.batch_size * 2 > self.prefetch
+        ):
+            log.info("prefetch %d -> %d (bodies of %.0f bytes on average)", self.prefetch, wanted, mean_size)
+            consumer.cancel()  # deliveries already on the way arrive before cancel-ok, into the buffer
+            consumer.qos(prefetch_count=wanted)
+            consumer.consume()
+            self.prefetch = wanted
 
     def run(self, idle_exit_seconds: float | None = None) -> None:
         """Consume until stopped (or, with idle_exit_seconds, until the queue stayed empty that long).
@@ -67,6 +99,7 @@ class IngestConsumer:
                     return
             except broker_errors() as e:
                 self.buffer.clear()  # unacked: the broker redelivers them
+                self.buffered_bytes = 0
                 if self.connected:
                     self.broker_down.reset()  # it was up: a new outage is worth a line at once
                     delay = 1.0
@@ -87,12 +120,14 @@ class IngestConsumer:
         channel = self.connection.channel()
         declare(self.connection)
         consumer = Consumer(channel, queues=[events_queue], on_message=self.on_message, no_ack=False)
-        consumer.qos(prefetch_count=self.batch_size * 2)
+        self.prefetch = self.prefetch_for(MAX_MESSAGE_BYTES)
+        consumer.qos(prefetch_count=self.prefetch)
         last_message = time.monotonic()
         with consumer:
             while not self.stop.is_set():
                 started = time.monotonic()
-                while len(self.buffer) < self.batch_size:
+                # A batch ends at its size, its bytes, its time, or when the whole window has arrived.
+                while len(self.buffer) < min(self.batch_size, self.prefetch) and self.buffered_bytes < self.batch_bytes:
                     left = self.batch_ms / 1000 - (time.monotonic() - started)
                     if left <= 0:
                         break
@@ -101,14 +136,17 @@ class IngestConsumer:
                     except TimeoutError:
                         break
                 if self.buffer:
+                    count, size = len(self.buffer), self.buffered_bytes
                     self.commit_batch()
                     last_message = time.monotonic()
+                    if not self.stop.is_set():
+                        self.adapt_prefetch(consumer, size / count)
                 elif idle_exit_seconds is not None and time.monotonic() - last_message > idle_exit_seconds:
                     return True
         return False
 
     def commit_batch(self) -> None:
-        batch, self.buffer = self.buffer, []
+        batch, self.buffer, self.buffered_bytes = self.buffer, [], 0
         incoming = [Incoming(as_bytes(m.body), m.properties.get("message_id")) for m in batch]
         delay = 0.5
         while True:
