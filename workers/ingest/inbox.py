@@ -69,10 +69,13 @@ class Incoming:
     message_id: str | None = None  # the AMQP message_id property, if the producer set it
 
 
+# One encoder (json.dumps with options builds one per call): keys sorted, so a re-serialized retry matches too.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def event_digest(payload: dict) -> str:
     """sha256 (hex) of the event without its transport fields: the same for every retry of one event."""
-    canonical = {key: value for key, value in payload.items() if key not in TRANSPORT_FIELDS}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = _CANONICAL.encode({key: value for key, value in payload.items() if key not in TRANSPORT_FIELDS})
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
