@@ -211,6 +211,8 @@ def test_malformed_messages_end_rejected_with_a_reason_or_mapped_and_nothing_die
 GOOD = 600
 POISON = ["0.1e99999", "1e309", "-1e309", "0.1e99999", "1e-400", "NaN", "Infinity", "9" * 5000, "-2e99999", "1e5000"]
 SANE = 45.0  # seconds: every good event in SendGrid within this, and within twice the time without poison
+GRAIN = 1.0  # seconds of measuring grain added to twice the clean time: ingest's 100 ms window, flush rounds, polls
+ROUNDS = 2  # clean and poisoned runs alternate, so a busy moment of the (shared, 2-core) machine hits both
 
 
 def good_event(run: str, i: int) -> bytes:
@@ -273,6 +275,12 @@ def pipeline(db, sandbox, service_env, supervised) -> Supervised:
     return supervised
 
 
+def assert_in_time(clean: list[float], poisoned: list[float]) -> None:
+    mean_clean, mean_poisoned = sum(clean) / len(clean), sum(poisoned) / len(poisoned)
+    assert max(poisoned) <= SANE, f"{poisoned} s with poison"
+    assert mean_poisoned <= 2 * mean_clean + GRAIN, f"{poisoned} s with poison, {clean} s without"
+
+
 def rejected_listing(env: dict[str, str]) -> list[dict]:
     listed = cli(env, "events", "--status", "rejected", "--limit", "100", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -284,12 +292,11 @@ def settled_events(db) -> bool:
         return not session.scalar(select(func.count()).select_from(Event).where(Event.status == EventStatus.RECEIVED))
 
 
-def assert_quiet_logs(processes) -> dict[str, int]:
+def log_counts(processes) -> dict[str, int]:
+    """What the processes logged: tracebacks and the false "worker crashed" reason are what poison used to leave."""
     logs = all_logs(processes)
-    found = {"tracebacks": logs.count("Traceback"), "worker_crashed": logs.count("worker crashed"),
-             "lines": logs.count("\n")}  # fmt: skip
-    assert found["tracebacks"] == 0 and found["worker_crashed"] == 0, logs[-4000:]
-    return found
+    return {"tracebacks": logs.count("Traceback"), "worker_crashed": logs.count("worker crashed"),
+            "log_lines": logs.count("\n")}  # fmt: skip
 
 
 @pytest.mark.timeout(300)
@@ -297,16 +304,19 @@ def test_poison_numbers_over_amqp_are_refused_at_the_door_and_never_hold_the_goo
     db, sandbox, service_env, pipeline, processes, figures
 ):
     broker = service_env["BROKER_URL"]
-    clean = timed(sandbox, "clean", lambda: publish_amqp(broker, stream("clean", poisoned=False)))
-    poisoned = timed(sandbox, "amqp", lambda: publish_amqp(broker, stream("amqp", poisoned=True)))
+    clean, poisoned = [], []
+    for n in range(ROUNDS):
+        clean.append(timed(sandbox, f"clean{n}", lambda n=n: publish_amqp(broker, stream(f"clean{n}", False))))
+        poisoned.append(timed(sandbox, f"amqp{n}", lambda n=n: publish_amqp(broker, stream(f"amqp{n}", True))))
     wait_for(lambda: settled_events(db), timeout=60, what="no event left received")
-    listed = [e for e in rejected_listing(service_env) if "amqp-poison-" in e["body"]]
+    listed = [e for e in rejected_listing(service_env) if "-poison-" in e["body"]]
     contacts = {c["email"] for c in sandbox.contacts()}
     figures.update(good=GOOD, poison=len(POISON), clean_seconds=clean, poisoned_seconds=poisoned,
                    rejected=len(listed), reasons=sorted({e["reason"][:60] for e in listed}),
-                   attempts=sorted(e["process_attempts"] for e in listed), **assert_quiet_logs(processes))  # fmt: skip
-    assert poisoned <= SANE and poisoned <= 2 * clean, f"{poisoned} s with poison, {clean} s without"
-    assert len(listed) == len(POISON) and all(e["process_attempts"] <= 1 for e in listed)
+                   attempts=sorted(e["process_attempts"] for e in listed), **log_counts(processes))  # fmt: skip
+    assert_in_time(clean, poisoned)
+    assert figures["tracebacks"] == 0 and figures["worker_crashed"] == 0
+    assert len(listed) == ROUNDS * len(POISON) and all(e["process_attempts"] <= 1 for e in listed)
     assert all(e["reason"].startswith("body refused: ") for e in listed), [e["reason"] for e in listed]
     assert not any("poison" in email for email in contacts)
 
@@ -320,18 +330,21 @@ def test_poison_numbers_over_http_are_refused_with_the_reason_and_never_hold_the
     processes.start("api", str(BIN / "signal-sendgrid"), "api", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: answers(base + "/openapi.json"), timeout=30, what="the API to answer")
-    clean = timed(sandbox, "hclean", lambda: post_http(base, stream("hclean", poisoned=False)))
-    answered: dict[str, requests.Response] = {}
-    poisoned = timed(sandbox, "http", lambda: answered.update(post_http(base, stream("http", poisoned=True))))
+    clean, poisoned, answered = [], [], {}
+    for n in range(ROUNDS):
+        clean.append(timed(sandbox, f"hclean{n}", lambda n=n: post_http(base, stream(f"hclean{n}", False))))
+        send = lambda n=n: answered.update(post_http(base, stream(f"http{n}", True)))  # noqa: E731
+        poisoned.append(timed(sandbox, f"http{n}", send))
     refused = {m: a for m, a in answered.items() if "poison" in m}
     contacts = {c["email"] for c in sandbox.contacts()}
     figures.update(good=GOOD, poison=len(POISON), clean_seconds=clean, poisoned_seconds=poisoned,
                    answers=dict(Counter(a.status_code for a in answered.values())),
                    reasons=sorted({a.json()["message"][:70] for a in refused.values()}),
-                   **assert_quiet_logs(processes))  # fmt: skip
-    assert poisoned <= SANE and poisoned <= 2 * clean, f"{poisoned} s with poison, {clean} s without"
+                   **log_counts(processes))  # fmt: skip
+    assert_in_time(clean, poisoned)
+    assert figures["tracebacks"] == 0 and figures["worker_crashed"] == 0
     assert {a.status_code for m, a in answered.items() if m not in refused} == {202}
-    assert len(refused) == len(POISON) and {a.status_code for a in refused.values()} == {400}
+    assert len(refused) == ROUNDS * len(POISON) and {a.status_code for a in refused.values()} == {400}
     for answer in refused.values():
         assert answer.json()["message"].startswith("the body is refused: "), answer.json()
     assert not any("poison" in email for email in contacts)
