@@ -16,7 +16,7 @@ class EventStatus(enum.StrEnum):
     PROCESSED = "processed"  # mapped into one delivery per active integration
     REJECTED = "rejected"  # bad input: reason says what was wrong
     FAILED = "failed"  # processing crashed max_process_attempts times: set aside (poison)
-    CONFLICTING = "conflicting"  # a stored messageId re-sent with a different event: kept aside, not processed
+    CONFLICTING = "conflicting"  # a stored messageId re-sent with a different event: recorded, not processed
 
 
 class Event(Base):

@@ -13,6 +13,11 @@ from models import Integration
 from models.db import session_scope
 from workers.cli.common import flush_after_commit, ready_settings
 
+KEY_IN_PS = (
+    "Given as an option the key shows in `ps` (and shell history) while the command runs: "
+    "prefer the SENDGRID_API_KEY environment variable."
+)
+
 
 def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
     fields = {}
@@ -25,7 +30,13 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command()
-@click.option("--api-key", required=True, envvar="SENDGRID_API_KEY", help="SendGrid API key (Marketing scopes).")
+@click.option(
+    "--api-key",
+    required=True,
+    envvar="SENDGRID_API_KEY",
+    show_envvar=True,
+    help=f"SendGrid API key (Marketing scopes). {KEY_IN_PS}",
+)
 @click.option("--default-list-id", help="List to add identified contacts to.")
 @click.option("--name", default="SendGrid", show_default=True)
 @click.option("--region", type=click.Choice(["us", "eu"]), default="us", show_default=True)
@@ -37,7 +48,13 @@ def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 def install(
     api_key, default_list_id, name, region, fields, user_id_field, unsubscribe_group_id, require_consent, force
 ):
-    """Check the key, list and custom fields against SendGrid, then store a new integration."""
+    """Check the key, list and custom fields against SendGrid, then store a new integration.
+
+    \b
+    Keep the key out of `ps`: give it in the environment, for example
+      read -rs SENDGRID_API_KEY && export SENDGRID_API_KEY
+      signal-sendgrid install --default-list-id LIST_UUID
+    """
     from workers.integrations.install import InstallError, InstallRequest
     from workers.integrations.install import install as do_install
     from workers.integrations.lifecycle import DuplicateIntegration
@@ -96,7 +113,7 @@ def integrations(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no integrations installed: run `signal-sendgrid install --api-key ...`")
+        click.echo("no integrations installed: run `SENDGRID_API_KEY=... signal-sendgrid install`")
     for row in rows:
         click.echo(f"{row['id']:>4}  {row['name']:<20} {row['status']:<14} key {row['api_key']}  {row['api_url']}")
         if row["status_reason"]:
@@ -105,9 +122,17 @@ def integrations(ctx: click.Context, as_json: bool) -> None:
 
 @integrations.command("update-key")
 @click.argument("integration_id", type=int)
-@click.option("--api-key", prompt=True, hide_input=True, envvar="SENDGRID_API_KEY")
+@click.option(
+    "--api-key",
+    prompt=True,
+    hide_input=True,
+    envvar="SENDGRID_API_KEY",
+    show_envvar=True,
+    help=f"The new key; asked for (hidden) when neither this nor SENDGRID_API_KEY is given. {KEY_IN_PS}",
+)
 def update_key(integration_id: int, api_key: str) -> None:
-    """Replace an integration's API key (checked first) and resume delivery."""
+    """Replace an integration's API key (checked first) and resume delivery. The key comes from
+    SENDGRID_API_KEY or a hidden prompt, so it stays out of `ps`."""
     from workers.integrations.install import InstallError
     from workers.integrations.install import update_key as do_update
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TextIO
 
 import click
 
@@ -10,19 +11,41 @@ from workers.cli.common import ready_settings
 
 
 @click.command()
-@click.option("--email", help="The person's email.")
+@click.option(
+    "--email-file",
+    type=click.File("r", encoding="utf-8"),
+    metavar="PATH",
+    help="Read the person's email from this file (its first line), or from stdin with `-`: it stays out of `ps`.",
+)
+@click.option(
+    "--email",
+    help="The person's email. It shows in `ps` (and shell history) while the command runs: "
+    "prefer --email-file PATH or `--email-file -` (stdin).",
+)
 @click.option("--user-id", help="The person's userId (resolved to their email through the identity links).")
 @click.option("--queue", is_flag=True, help="Queue it for the workers and return at once (default: run it here).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for SendGrid when run here.")
 @click.option("--json", "as_json", is_flag=True)
-def forget(email: str | None, user_id: str | None, queue: bool, timeout: float, as_json: bool) -> None:
-    """Forget a person: remove them here, delete their SendGrid contact in every integration (docs/privacy.md)."""
+def forget(
+    email_file: TextIO | None, email: str | None, user_id: str | None, queue: bool, timeout: float, as_json: bool
+) -> None:
+    """Forget a person: remove them here, delete their SendGrid contact in every integration (docs/privacy.md).
+
+    \b
+    Keep the email out of `ps`:
+      echo ann@example.com | signal-sendgrid forget --email-file -
+      signal-sendgrid forget --email-file /run/secrets/forget-email
+    """
     from models.db import session_factory
     from workers.integrations.status import client_for
     from workers.privacy.erasure import ErasureError, Subject, request_erasure
     from workers.privacy.remote import drive_erasure
     from workers.tasks import after_commit, trigger_erasure
 
+    if email_file is not None:
+        if email is not None:
+            raise click.UsageError("give --email or --email-file, not both")
+        email = first_line(email_file)
     try:
         subject = Subject.of(email, user_id)
     except ErasureError as e:
@@ -39,6 +62,14 @@ def forget(email: str | None, user_id: str | None, queue: bool, timeout: float, 
         return
     drive_erasure(sessions, erasure_id, lambda i: client_for(i, settings), settings, timeout)
     show(sessions, erasure_id, as_json)
+
+
+def first_line(source: TextIO) -> str:
+    """The first non-blank line of an --email-file (a file or stdin), stripped; refused when there is none."""
+    for line in source:
+        if line.strip():
+            return line.strip()
+    raise click.UsageError("--email-file holds no email (it is empty)")
 
 
 @click.command()

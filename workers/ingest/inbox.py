@@ -3,7 +3,7 @@
 Only an event claims its messageId. A body that is not an event (unreadable, too large, refused by the
 database) is keyed by the sha256 of its bytes, so a corrected re-send under the same id is stored. A stored
 messageId re-sent with the same event (transport fields such as `sentAt` aside: an SDK's retry) is dropped; with
-a different event it is kept aside as `conflicting`, both events' digests on the row.
+a different event it is recorded as `conflicting` (both events' digests, not the body).
 """
 
 from __future__ import annotations
@@ -236,10 +236,12 @@ def settle_repeats(session: Session, repeats: list[dict], now: datetime) -> list
 
 
 def conflicting(row: dict, stored_digest: str, now: datetime) -> dict:
-    """The re-sent event kept aside, keyed by its own digest (a retry of it is stored once), not processed."""
+    """The re-sent event recorded by its digest (a retry of it is recorded once), never processed. Its body is not
+    kept: it would escape erasure, which finds an erased person's later events as processing reads them."""
     reason = f"messageId {row['message_id']!r} is already stored with a different event (sha256 {stored_digest})"
-    return {**row, "message_id": "conflict:" + row["digest"], "status": EventStatus.CONFLICTING.value,
-            "reason": reason, "processed_at": now, "conflicts_with": stored_digest}  # fmt: skip
+    return {"message_id": "conflict:" + row["digest"], "type": row.get("type"), "reason": reason,
+            "status": EventStatus.CONFLICTING.value, "processed_at": now,
+            "digest": row["digest"], "conflicts_with": stored_digest}  # fmt: skip
 
 
 def insert_rows(session: Session, batch: list[dict], now: datetime) -> list[tuple[int, str, str]]:
