@@ -46,6 +46,8 @@ class Settings:
     trusted_proxies: int = 0  # SIGNAL_TRUSTED_PROXIES: reverse proxies in front of `api` whose X-Forwarded-* to trust
     ingest_token: str | None = None  # SIGNAL_INGEST_TOKEN: allows POST /v1/events only
     metrics_token: str | None = None  # SIGNAL_METRICS_TOKEN: when set, /metrics requires it (or the admin token)
+    api_read_deadline: float = 10.0  # SIGNAL_API_READ_DEADLINE_SECONDS: a request not read in full by then is closed
+    api_connections_per_client: int = 50  # SIGNAL_API_CONNECTIONS_PER_CLIENT: open connections of one client
 
     @property
     def embedded_database(self) -> bool:
@@ -123,6 +125,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
         retention=timedelta(days=_number(env, "SIGNAL_RETENTION_DAYS", 30.0)),
         trusted_proxies=_count(env, "SIGNAL_TRUSTED_PROXIES"),
+        api_read_deadline=_number(env, "SIGNAL_API_READ_DEADLINE_SECONDS", 10.0),
+        api_connections_per_client=_count(env, "SIGNAL_API_CONNECTIONS_PER_CLIENT", default=50, least=1),
     )
 
 
@@ -167,10 +171,10 @@ def _number(env, name: str, default: float) -> float:
     return number
 
 
-def _count(env, name: str) -> int:
-    value = env.get(name) or "0"
-    if not value.isdigit():
-        raise ConfigError(f"{name} must be a whole number (0 or more), got {value!r}")
+def _count(env, name: str, default: int = 0, least: int = 0) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < least:
+        raise ConfigError(f"{name} must be a whole number ({least} or more), got {value!r}")
     return int(value)
 
 

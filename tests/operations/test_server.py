@@ -26,9 +26,11 @@ BIG = "9" * 5000  # beyond Python's 4300-digit limit for int(str)
 
 @pytest.fixture
 def server(processes, service_env) -> Iterator[tuple[str, int]]:
-    """The API on a free port with THREADS threads and a 3 s channel timeout; its URL and pid."""
+    """The API on a free port with THREADS threads and a 3 s channel timeout; its URL and pid. One client may
+    hold 300 connections here (50 by default: the cap and the read deadline are tests/operations/
+    test_slow_clients.py's)."""
     port = free_port()
-    processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN}
+    processes.env = {**service_env, "SIGNAL_ADMIN_TOKEN": TOKEN, "SIGNAL_API_CONNECTIONS_PER_CLIENT": "300"}
     command = [str(BIN / "signal-sendgrid"), "api", "--port", str(port), "--threads", str(THREADS)]
     proc = processes.start("api", *command, "--channel-timeout", "3")
     base = f"http://127.0.0.1:{port}"
@@ -66,7 +68,8 @@ def test_two_hundred_half_sent_requests_hold_neither_the_server_nor_its_threads(
         elapsed = time.monotonic() - started
         assert answer.status_code == 200 and elapsed < 2, elapsed
         assert threads_of(pid) <= threads_before + 1  # no thread per connection
-        # The channel timeout (3 s here, 30 s by default) closes them: the server ends what clients leave open.
+        # The channel timeout (3 s idle here, 30 s by default) closes them, or the read deadline (10 s from the
+        # connection's opening): the server ends what clients leave open.
         wait_for(lambda: all(closed(sock) for sock in held), timeout=10, what="the channel timeout to close them")
     finally:
         for sock in held:
