@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ def console_client(url: str):
 
     settings = load_settings({"DATABASE_URL": url, "SIGNAL_ADMIN_TOKEN": TOKEN, "SIGNAL_SECRET_KEY": SECRET})
     client = create_app(settings).test_client()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = int(time.time())
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"token": TOKEN, "csrf_token": csrf})
     return client
 
 

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 models: integrations, the event inbox, deliveries and their attempts, contacts, orders, erasures."""
 
 from models.base import Base
+from models.console_session import ConsoleSession
 from models.contact import Contact, Identity, Order
 from models.delivery import (
     AttemptKind,
@@ -18,6 +19,7 @@ from models.retention import RetainedCount
 __all__ = [
     "AttemptKind",
     "Base",
+    "ConsoleSession",
     "Contact",
     "Delivery",
     "DeliveryAttempt",

@@ -40,10 +40,11 @@ def console_app(db, pg_url: str, **env: str):
 
 
 def signed_in_client(app):
-    """A test client of `app` with the session /login leaves."""
+    """A test client of `app` signed in through /login (its session id is in console_sessions)."""
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = int(time.time())
+    csrf = CSRF_FIELD.search(client.get("/login").text).group(1)
+    answer = client.post("/login", data={"token": TOKEN, "csrf_token": csrf})
+    assert answer.status_code == 302, answer.text
     return client
 
 

@@ -1,17 +1,23 @@
 """The console's security over real HTTP (`signal-sendgrid api`): every page needs a session, every POST a CSRF
 token, no page shows an API key, a refused sign-in does not say why, and the JSON API stays on bearer auth.
-The cookie flags, the expiry and the redirect target are checked in-process (Flask's test client)."""
+Signing out revokes the session server-side (a copied cookie stops working), and a `next=` with a control
+character falls back to the Overview. The cookie flags, the expiry and the redirect target are checked in-process
+(Flask's test client)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
+import psycopg
 import pytest
+from sqlalchemy import select
 from werkzeug.routing import Map
 
 from config.settings import load_settings
-from tests.console.conftest import TOKEN, ConsoleHttp, console_app
+from models import ConsoleSession
+from tests.console.conftest import TOKEN, ConsoleHttp, console_app, signed_in_client
 from tests.fixtures.services import TEST_SECRET
 from workers.admin.app import create_app
 from workers.console.auth import PUBLIC_ENDPOINTS, REFUSED, SESSION_HOURS
@@ -149,3 +155,45 @@ def test_behind_a_trusted_proxy_the_cookie_is_secure(db, pg_url):
     forwarded = {"X-Forwarded-Proto": "https"}
     assert "Secure" in proxied.get("/login", headers=forwarded).headers["Set-Cookie"]
     assert "Secure" not in direct.get("/login", headers=forwarded).headers["Set-Cookie"]  # not trusted
+
+
+def test_signing_out_revokes_the_session_for_a_copied_cookie_too(console_http, console_server, pg_url):
+    thief = ConsoleHttp(console_server)
+    thief.cookies.set("signal_console", console_http.cookies["signal_console"])
+    assert thief.get("/").status_code == 200  # a copy works while the session lives
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM console_sessions").fetchone()
+    signed_out = console_http.post("/logout", data={"csrf_token": console_http.csrf("/")})
+    assert signed_out.status_code == 302 and signed_out.headers["Location"] == "/login"
+    assert console_http.get("/").headers["Location"] == "/login?next=/"
+    refused = thief.get("/integrations")
+    assert refused.status_code == 302 and refused.headers["Location"] == "/login?next=/integrations"
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        assert conn.execute("SELECT count(*) FROM console_sessions").fetchone() == (rows - 1,)
+    assert console_http.sign_in().status_code == 302 and console_http.get("/").status_code == 200  # again
+    assert thief.get("/").status_code == 302  # the new session is not the old cookie's
+
+
+def test_the_session_id_is_kept_as_a_digest_only(app):
+    client = signed_in_client(app)
+    with client.session_transaction() as session:
+        session_id = session["id"]
+    with app.extensions["signal_sendgrid"].sessions() as db:
+        digests = db.scalars(select(ConsoleSession.id_digest)).all()
+    assert hashlib.sha256(session_id.encode()).hexdigest() in digests and session_id not in digests
+
+
+CONTROL = ["/\r\nSet-Cookie: x=1", "/integrations\n", "/\r", "/\x00", "/a\tb", "/\x1b[31m", "/\x7f"]
+
+
+def test_next_with_control_characters_falls_back_to_the_overview(console_server):
+    http = ConsoleHttp(console_server)
+    for target in CONTROL:
+        page = http.get("/login", params={"next": target})
+        assert page.status_code == 200 and 'name="next" value="/"' in page.text, repr(target)
+        signed = http.post("/login", data={"token": TOKEN, "csrf_token": csrf_of(page.text), "next": target})
+        assert signed.status_code == 302 and signed.headers["Location"] == "/", repr(target)
+        again = http.get("/login", params={"next": target})  # signed in: straight to the target
+        assert again.status_code == 302 and again.headers["Location"] == "/", repr(target)
+        http.post("/logout", data={"csrf_token": http.csrf("/")})
+    assert "Traceback" not in console_server.log_text()

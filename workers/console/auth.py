@@ -4,7 +4,9 @@
 SIGNAL_TRUSTED_PROXIES set, ProxyFix tells), the Flask secret key (derived from the server's secrets, so a new
 admin token signs everybody out) and Flask-WTF's CSRF protection for every form; the JSON API (blueprint
 `admin`) is exempt and keeps its bearer token. Every console page needs a session younger than SESSION_HOURS
-(absolute, from sign-in); without one it redirects to /login?next=<the page>.
+(absolute, from sign-in) whose random id is still in `console_sessions` (models/console_session.py): signing out
+deletes that row, so a copy of the cookie is worthless from then on. Without one it redirects to
+/login?next=<the page>.
 """
 
 from __future__ import annotations
@@ -14,20 +16,23 @@ import hmac
 import logging
 import secrets
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, render_template, request, session, url_for
+from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import delete, select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
+from models.console_session import ConsoleSession
 from workers.admin.blueprint import blp as admin_blueprint
-from workers.admin.blueprint import state
+from workers.admin.blueprint import state, transaction
 from workers.console.blueprint import console
 
 SESSION_HOURS = 8
+SESSION_LIFETIME = timedelta(hours=SESSION_HOURS)
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 REFUSED = "Sign-in refused: that token is not accepted here."
 # The console's pages and assets come from this server only; htmx or a little JS goes in static/ (no inline code).
@@ -64,7 +69,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="signal_console",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session (at most SESSION_HOURS)
     )
@@ -82,17 +87,60 @@ def csrf_refused(error: CSRFError):
     return render_template("console/error.html", title="Form refused", message=message), 400
 
 
+def id_digest(session_id: str) -> str:
+    """What `console_sessions` keeps of a session id: its SHA-256, never the id itself."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def signed_in() -> bool:
-    started = session.get("signed_in_at")
-    return isinstance(started, int | float) and 0 <= time.time() - started < SESSION_HOURS * 3600
+    """A session younger than SESSION_HOURS whose id has not been signed out (looked up once per request)."""
+    if "signed_in" not in g:
+        started, session_id = session.get("signed_in_at"), session.get("id")
+        fresh = isinstance(started, int | float) and 0 <= time.time() - started < SESSION_HOURS * 3600
+        g.signed_in = fresh and isinstance(session_id, str) and active(session_id)
+    return g.signed_in
+
+
+def active(session_id: str) -> bool:
+    query = select(ConsoleSession.expires_at).where(ConsoleSession.id_digest == id_digest(session_id))
+    with transaction() as db:
+        expires_at = db.scalar(query)
+    return expires_at is not None and expires_at > datetime.now(UTC)
+
+
+def start_session() -> None:
+    """A fresh session (and CSRF token) with a new random id in `console_sessions`; expired rows go."""
+    session_id = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    with transaction() as db:
+        db.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
+        db.add(ConsoleSession(id_digest=id_digest(session_id), signed_in_at=now, expires_at=now + SESSION_LIFETIME))
+    session.clear()  # no fixation
+    session.permanent = True
+    session["signed_in_at"] = int(now.timestamp())
+    session["id"] = session_id
+    g.signed_in = True
+
+
+def end_session() -> None:
+    """Sign out here and for every copy of the cookie: the session's row goes."""
+    session_id = session.get("id")
+    if isinstance(session_id, str):
+        with transaction() as db:
+            db.execute(delete(ConsoleSession).where(ConsoleSession.id_digest == id_digest(session_id)))
+    session.clear()
+    g.signed_in = False
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this server (no scheme, no host, no `//`): never an open redirect."""
+    """Only a path on this server (no scheme, no host, no `//`, no control character): never an open redirect,
+    never a header a CR/LF could split."""
     if not target:
         return url_for("console.overview")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("console.overview")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
         return url_for("console.overview")
     return target
 
@@ -102,6 +150,7 @@ def require_session():
     if request.endpoint in PUBLIC_ENDPOINTS or signed_in():
         return None
     session.pop("signed_in_at", None)
+    session.pop("id", None)
     target = request.full_path if request.query_string else request.path
     return redirect(url_for("console.login", next=target))
 
@@ -129,13 +178,11 @@ def login():
     if not configured or not hmac.compare_digest(given, configured.encode()):
         log.warning("console sign-in refused from %s (a wrong admin token)", request.remote_addr)
         return render_template("console/login.html", next=target, configured=bool(configured), error=REFUSED), 401
-    session.clear()  # no fixation: a fresh session (and CSRF token) from here on
-    session.permanent = True
-    session["signed_in_at"] = int(time.time())
+    start_session()
     return redirect(target)
 
 
 @console.post("/logout")
 def logout():
-    session.clear()
+    end_session()
     return redirect(url_for("console.login"))
