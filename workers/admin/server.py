@@ -32,9 +32,10 @@ from waitress.task import ThreadedTaskDispatcher
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 30.0  # seconds: the closed and refused connections are logged as one line at most this often
+REFUSAL = b"too many connections from this client: try again\n"
 TOO_MANY = (
-    b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 50\r\n\r\n"
-    b"too many connections from this client: try again\n"
+    b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(REFUSAL), REFUSAL)
 )
 
 
@@ -182,7 +183,9 @@ class GuardedServer(TcpWSGIServer):
         cutoff = now - self.read_deadline
         for channel in list(self.active_channels.values()):
             started = channel.request_started
-            if started is not None and started < cutoff and not channel.requests and not channel.will_close:
+            if started is not None and channel.requests:  # a pipelined request waits for the one being served
+                channel.request_started = now
+            elif started is not None and started < cutoff and not channel.will_close:
                 channel.will_close = True  # closed by the event loop's next handle_write
                 self.late_closed += 1
         if now - self.reported_at >= REPORT_EVERY and (self.late_closed or self.clients.refused):
