@@ -42,6 +42,7 @@ class Settings:
     retry_cap_seconds: float = 600.0  # SIGNAL_RETRY_CAP_SECONDS: ... to at most this, with full jitter,
     retry_window: timedelta = timedelta(hours=24)  # SIGNAL_RETRY_WINDOW_HOURS: then deliveries are failed
     hold_window: timedelta = timedelta(hours=24 * 7)  # SIGNAL_HOLD_WINDOW_HOURS: how long events wait for an identify
+    max_clock_skew: timedelta = timedelta(hours=24)  # SIGNAL_MAX_CLOCK_SKEW_HOURS: a later timestamp is its arrival
     retention: timedelta = timedelta(days=30)  # SIGNAL_RETENTION_DAYS: then payloads, patches, error texts go
     trusted_proxies: int = 0  # SIGNAL_TRUSTED_PROXIES: reverse proxies in front of `api` whose X-Forwarded-* to trust
     ingest_token: str | None = None  # SIGNAL_INGEST_TOKEN: allows POST /v1/events only
@@ -123,6 +124,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_cap_seconds=_number(env, "SIGNAL_RETRY_CAP_SECONDS", 600.0),
         retry_window=timedelta(hours=_number(env, "SIGNAL_RETRY_WINDOW_HOURS", 24.0)),
         hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
+        max_clock_skew=timedelta(hours=_number(env, "SIGNAL_MAX_CLOCK_SKEW_HOURS", 24.0)),
         retention=timedelta(days=_number(env, "SIGNAL_RETENTION_DAYS", 30.0)),
         trusted_proxies=_count(env, "SIGNAL_TRUSTED_PROXIES"),
         api_read_deadline=_number(env, "SIGNAL_API_READ_DEADLINE_SECONDS", 10.0),

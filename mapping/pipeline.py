@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mapping.coerce import clean_text
 from mapping.config import MappingConfig
 from mapping.consent import consent_skip, integrations_switch
+from mapping.ordering import DEFAULT_MAX_CLOCK_SKEW, event_time
 from mapping.result import MappedEvent, SkipReason, Status
 from mapping.rules import (
     KindMapping,
@@ -40,11 +41,14 @@ _REASON_MAX_LENGTH = 1000
 _EVENT_NAME_MAX_LENGTH = 100
 
 
-def map_event(payload: object, config: MappingConfig, received_at: datetime) -> MappedEvent:
-    """Map one Datafly event for SendGrid. `received_at` stands in for a missing `timestamp`."""
+def map_event(
+    payload: object, config: MappingConfig, received_at: datetime, max_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW
+) -> MappedEvent:
+    """Map one Datafly event for SendGrid. `received_at` stands in for a missing `timestamp`, and for one more
+    than `max_skew` after it (the event's `clock_clamped_from` then keeps the claimed timestamp)."""
     received_at = received_at.replace(tzinfo=UTC) if received_at.tzinfo is None else received_at.astimezone(UTC)
     try:
-        return _map(payload, config, received_at)
+        return _map(payload, config, received_at, max_skew)
     except Exception:  # a bug here must cost one event, never the worker
         logger.exception("mapping failed")
         message_id = payload.get("messageId") if isinstance(payload, dict) else None
@@ -54,7 +58,7 @@ def map_event(payload: object, config: MappingConfig, received_at: datetime) -> 
         )
 
 
-def _map(payload: object, config: MappingConfig, received_at: datetime) -> MappedEvent:
+def _map(payload: object, config: MappingConfig, received_at: datetime, max_skew: timedelta) -> MappedEvent:
     data, problems = EVENT_SCHEMA.load_or_errors(payload)
     message_id = data.get("message_id")
     if not isinstance(payload, Mapping):
@@ -69,7 +73,7 @@ def _map(payload: object, config: MappingConfig, received_at: datetime) -> Mappe
         kind = track_kind(payload.get("event")) or "track"
     context = data.get("context") or {}
     consent = (context.get("consent") or {}).get("marketing")
-    timestamp = data.get("timestamp") or received_at
+    timestamp, clamped_from = event_time(data.get("timestamp"), received_at, max_skew)
 
     def skipped(reason: str, notes: tuple[str, ...] = ()) -> MappedEvent:
         email_source = payload.get("traits") if event_type == "identify" else _get(payload, "context", "traits")
@@ -84,6 +88,7 @@ def _map(payload: object, config: MappingConfig, received_at: datetime) -> Mappe
             anonymous_id=data.get("anonymous_id"),
             consent=consent,
             notes=notes,
+            clock_clamped_from=clamped_from,
         )
 
     switch_problems = [p for p in problems if p.startswith("integrations")]
@@ -131,6 +136,7 @@ def _map(payload: object, config: MappingConfig, received_at: datetime) -> Mappe
         order=rule.order,
         consent=consent,
         notes=tuple(rule.notes),
+        clock_clamped_from=clamped_from,
     )
 
 

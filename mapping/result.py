@@ -47,7 +47,7 @@ class MappedEvent:
     reason: str | None
     message_id: str | None
     kind: str | None
-    timestamp: datetime | None  # aware UTC
+    timestamp: datetime | None  # aware UTC; the arrival when the event claimed a time too far after it
     email: str | None = None
     user_id: str | None = None
     anonymous_id: str | None = None
@@ -55,3 +55,4 @@ class MappedEvent:
     order: Order | None = None
     consent: bool | None = None
     notes: tuple[str, ...] = ()
+    clock_clamped_from: datetime | None = None  # the timestamp claimed, when `timestamp` is its arrival instead

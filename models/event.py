@@ -42,6 +42,9 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     process_attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
+    # The timestamp the event claimed when it was more than SIGNAL_MAX_CLOCK_SKEW_HOURS after its arrival: its
+    # field, consent and identity clocks, and its order's time, use `received_at` instead (mapping/ordering.py).
+    clock_clamped_from: Mapped[datetime | None]
     # sha256 (hex) of the event without its transport fields (`sentAt`), or of the body's bytes when it was not
     # an event: a re-send of a stored messageId is a retry when its digest is the same, a conflict when not.
     digest: Mapped[str | None] = mapped_column(String(64))

@@ -7,6 +7,9 @@ Create Date: 2026-12-08 02:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "f6b8d0e2a4c6"
 down_revision: str | None = "e5a7c9d1f3b5"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # Nullable, no default: adding it rewrites nothing; events stored before were never clamped.
+    op.add_column("events", sa.Column("clock_clamped_from", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("events", "clock_clamped_from")

@@ -53,6 +53,7 @@ def outcome(
     order: dict | None = None,
     consent: bool | None = None,
     notes: tuple[str, ...] = (),
+    clock_clamped_from: datetime | None = None,
 ) -> dict:
     if status == "rejected":
         timestamp = None
@@ -69,6 +70,7 @@ def outcome(
         "order": order,
         "consent": consent,
         "notes": notes,
+        "clock_clamped_from": clock_clamped_from,
     }
 
 
@@ -408,6 +410,67 @@ CASES: list[Case] = [
         ),
     ),
     Case(
+        "identify dated 2999: its time is its arrival, the claimed timestamp kept",
+        {
+            "messageId": "msg-identify-future",
+            "type": "identify",
+            "userId": "u",
+            "timestamp": "2999-01-01T00:00:00Z",
+            "traits": {"email": "ada@example.com", "first_name": "HACKED"},
+        },
+        outcome(
+            "mapped",
+            message_id="msg-identify-future",
+            kind="identify",
+            timestamp=RECEIVED_AT,
+            email="ada@example.com",
+            user_id="u",
+            fields={"first_name": "HACKED", "signal_user_id": "u"},
+            clock_clamped_from=datetime(2999, 1, 1, tzinfo=UTC),
+        ),
+    ),
+    Case(
+        "identify dated 23 h after its arrival (within the 24 h skew): its timestamp stands",
+        {
+            "messageId": "msg-identify-ahead",
+            "type": "identify",
+            "userId": "u",
+            "timestamp": "2024-05-03T07:30:00Z",
+            "traits": {"email": "ada@example.com", "first_name": "Ada"},
+        },
+        outcome(
+            "mapped",
+            message_id="msg-identify-ahead",
+            kind="identify",
+            timestamp=datetime(2024, 5, 3, 7, 30, tzinfo=UTC),
+            email="ada@example.com",
+            user_id="u",
+            fields={"first_name": "Ada", "signal_user_id": "u"},
+        ),
+    ),
+    Case(
+        "a consent withdrawal dated 2999: skipped consent_denied at its arrival time, the claim kept",
+        {
+            "messageId": "msg-consent-future",
+            "type": "identify",
+            "userId": "u",
+            "timestamp": "2999-01-01T00:00:00Z",
+            "traits": {"email": "ada@example.com"},
+            "context": {"consent": {"marketing": False}},
+        },
+        outcome(
+            "skipped",
+            "consent_denied",
+            message_id="msg-consent-future",
+            kind="identify",
+            timestamp=RECEIVED_AT,
+            email="ada@example.com",
+            user_id="u",
+            consent=False,
+            clock_clamped_from=datetime(2999, 1, 1, tzinfo=UTC),
+        ),
+    ),
+    Case(
         "order_completed: total when no revenue; numeric order id",
         {
             "messageId": "msg-oc-2",
@@ -463,6 +526,27 @@ CASES: list[Case] = [
             user_id="u",
             fields={"last_purchase_at": "05/01/2024"},
             order={"order_id": "ORD-4", "revenue": Decimal(10), "currency": None},
+        ),
+    ),
+    Case(
+        "Order Completed dated 2999: the order's time and last_purchase_at are its arrival, the claim kept",
+        {
+            "messageId": "msg-oc-future",
+            "type": "track",
+            "event": "Order Completed",
+            "userId": "u",
+            "timestamp": "2999-01-01T00:00:00Z",
+            "properties": {"order_id": "ORD-F", "revenue": 10},
+        },
+        outcome(
+            "mapped",
+            message_id="msg-oc-future",
+            kind="order_completed",
+            user_id="u",
+            timestamp=RECEIVED_AT,
+            fields={"last_purchase_at": "05/02/2024"},
+            order={"order_id": "ORD-F", "revenue": Decimal(10), "currency": None},
+            clock_clamped_from=datetime(2999, 1, 1, tzinfo=UTC),
         ),
     ),
     Case(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mapping import MappedEvent, MappingConfig, Status
+from config.settings import load_settings
+from mapping import MappedEvent, MappingConfig, Status, map_event
 from models import Integration, IntegrationStatus, bulk
 from models.base import utcnow
 from models.bulk import ContactState
@@ -39,8 +40,10 @@ class Item:
 class Batch:
     """Per-call state: integrations and their configs, identity links, locked contacts."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, max_clock_skew: timedelta | None = None) -> None:
         self.session = session
+        # How far after its arrival an event may be dated (SIGNAL_MAX_CLOCK_SKEW_HOURS); later is its arrival.
+        self.max_clock_skew = load_settings().max_clock_skew if max_clock_skew is None else max_clock_skew
         # A disabled integration gets no deliveries (enable does not go back for the events of that time).
         self.integrations = list(
             session.scalars(
@@ -59,6 +62,10 @@ class Batch:
         self.contacts: dict[tuple[int, str], ContactState] = {}
         self.new_orders: set[tuple[int, str]] = set()
         self.touched: set[int] = set()
+
+    def map(self, payload: object, config: MappingConfig, received_at: datetime | None) -> MappedEvent:
+        """One stored event mapped for one integration, its time bounded by its arrival."""
+        return map_event(payload, config, received_at or utcnow(), self.max_clock_skew)
 
     def load_links(self, keys: set[tuple[str, str]]) -> None:
         wanted = sorted(k for k in keys if k not in self.looked_up)

@@ -11,12 +11,12 @@ batches running at once wait for each other instead of deadlocking.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mapping import MappedEvent, MappingConfig, Status, map_event
+from mapping import MappedEvent, MappingConfig, Status
 from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, bulk
 from models.base import has_status, utcnow
 from models.db import among
@@ -106,7 +106,7 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     if not events:
         return set()
     batch = Batch(session)
-    checked = {e.id: map_event(e.payload, DEFAULT_CONFIG, e.received_at or utcnow()) for e in events}
+    checked = {e.id: batch.map(e.payload, DEFAULT_CONFIG, e.received_at) for e in events}
     if dropped := erased_events(session, events, checked):  # an erased person's events from before the erasure
         drop_erased(session, [e for e in events if e.id in dropped], checked, batch.integrations)
         events = [e for e in events if e.id not in dropped]
@@ -136,7 +136,21 @@ def process_claimed(session: Session, ids: list[int]) -> set[int]:
     items.extend(held_to_release(batch, batch.new_links))
     decide_all(batch, items)
     write(batch, items, outcomes)
+    record_clamps(batch, {i: m.clock_clamped_from for i, m in checked.items() if i in outcomes})
     return batch.touched
+
+
+def record_clamps(batch: Batch, claimed: dict[int, datetime | None]) -> None:
+    """Keep the timestamp of each event dated too far after its arrival (its clocks used the arrival)."""
+    rows = [{"id": i, "clock_clamped_from": at} for i, at in sorted(claimed.items()) if at is not None]
+    if not rows:
+        return
+    batch.session.execute(update(Event), rows)
+    hours = batch.max_clock_skew / timedelta(hours=1)
+    log.warning(
+        "%s event(s) dated more than %g h after their arrival (ids %s): their arrival time is used",
+        len(rows), hours, ", ".join(str(r["id"]) for r in rows[:10]) + (", ..." if len(rows) > 10 else ""),
+    )  # fmt: skip
 
 
 def load_events(session: Session, ids: list[int]) -> list[Row]:
@@ -164,9 +178,7 @@ def plan_event(
         if isinstance(config, str):
             items.append(Item(integration, checked, event.id, row={"status": DeliveryStatus.FAILED, "reason": config}))
             continue
-        mapped = (
-            checked if config == DEFAULT_CONFIG else map_event(event.payload, config, event.received_at or utcnow())
-        )
+        mapped = checked if config == DEFAULT_CONFIG else batch.map(event.payload, config, event.received_at)
         email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
         items.append(Item(integration, mapped, event.id, email))
     outcomes[event.id] = (EventStatus.PROCESSED, None)
@@ -201,7 +213,7 @@ def held_to_release(batch: Batch, keys: set[tuple[str, str]]) -> list[Item]:
         integration, config = by_id.get(row.integration_id), batch.configs.get(row.integration_id)
         if integration is None or not isinstance(config, MappingConfig):
             continue
-        mapped = map_event(row.payload, config, row.received_at or utcnow())
+        mapped = batch.map(row.payload, config, row.received_at)
         email = batch.resolve_email(mapped.user_id, mapped.anonymous_id)
         items.append(Item(integration, mapped, row.event_id, email, held_id=row.id))
     return items

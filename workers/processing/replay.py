@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mapping import MappingConfig, map_event
+from mapping import MappingConfig
 from models import Delivery, DeliveryStatus, Event
-from models.base import has_status, utcnow
+from models.base import has_status
 from workers.processing.batch import Batch, Item, visitor_keys
 from workers.processing.decide import decide_all
 
@@ -100,7 +100,7 @@ def replay_deliveries(session: Session, flt: ReplayFilter, remap: bool = False, 
             result.not_requeued["integration disabled, deleted or with an invalid mapping config"] += 1
             continue
         if remap or delivery.patch is None or delivery.email is None:
-            mapped = map_event(event.payload, config, event.received_at or utcnow())
+            mapped = batch.map(event.payload, config, event.received_at)
             again.append((delivery, Item(integration, mapped, delivery.event_id, held_id=delivery.id, replayed=True)))
         else:
             delivery.status, delivery.reason = DeliveryStatus.QUEUED, None
