@@ -169,7 +169,9 @@ def test_malformed_messages_end_rejected_with_a_reason_or_mapped_and_nothing_die
             )
     publish_seconds = time.monotonic() - started
     try:
-        wait_for(lambda: settled(db, len(messages)), timeout=240, interval=1, what="every message stored and settled")
+        # Identical bodies that are not events are one row: keyed by their sha256, never by a producer's id (#21).
+        rows = len(messages) - max(0, sum(kind == "empty" for kind, _, _ in messages) - 1)
+        wait_for(lambda: settled(db, rows), timeout=240, interval=1, what="every message stored and settled")
     finally:
         settle_seconds = time.monotonic() - started
         with db() as session:
