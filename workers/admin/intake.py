@@ -26,7 +26,9 @@ def post_events() -> dict:
 
     Answered 202 only after the broker confirmed every event. All or nothing: when any event of a batch is
     invalid (not an object, no non-empty string messageId or type), none is published and the 400 names
-    each invalid one. A 503 means the broker did not confirm; re-sending is safe (a messageId is stored once).
+    each invalid one. Numbers are checked as ingest checks them: NaN and Infinity, integers over 40 digits, and
+    numbers beyond a 64-bit float (1e309, 0.1e99999, 1e-400) are refused with the rule they break. A 503
+    means the broker did not confirm; re-sending is safe (a messageId is stored once).
     """
     try:
         events = parse_events(request.get_data(cache=False))
