@@ -29,9 +29,11 @@ class EventRow:
     body: str  # the start of the payload (or of the raw body when it was not a JSON object)
     digest: str | None = None  # sha256 of the event (transport fields aside) or of a body that was not one
     conflicts_with: str | None = None  # conflicting: the digest of the event stored under its messageId
+    clock_clamped_from: datetime | None = None  # dated too far after its arrival: the claim; it took received_at
 
     def as_dict(self) -> dict:
-        return {**self.__dict__, "received_at": self.received_at.isoformat()}
+        clamped = self.clock_clamped_from.isoformat() if self.clock_clamped_from else None
+        return {**self.__dict__, "received_at": self.received_at.isoformat(), "clock_clamped_from": clamped}
 
 
 def list_events(
@@ -53,6 +55,7 @@ def list_events(
             body=excerpt(e),
             digest=e.digest,
             conflicts_with=e.conflicts_with,
+            clock_clamped_from=e.clock_clamped_from,
         )
         for e in session.scalars(query)
     ]

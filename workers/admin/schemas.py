@@ -187,6 +187,11 @@ class EventListSchema(Schema):
     reason = fields.String(allow_none=True, metadata={"description": "Why it was rejected (or failed)."})
     process_attempts = fields.Integer()
     body = fields.String(metadata={"description": "The start of the stored event (300 characters)."})
+    clock_clamped_from = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "The timestamp the event claimed, when it was more than SIGNAL_MAX_CLOCK_SKEW_HOURS "
+                  "after its arrival: its clocks used received_at instead."},
+    )  # fmt: skip
 
 
 def moment(description: str) -> fields.AwareDateTime:
