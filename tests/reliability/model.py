@@ -14,7 +14,10 @@ The model, per email, over the stream's unique events (a repeated messageId coun
   distinct order ids;
 - the final consent is that of the newest identify carrying one: false means suppressed, fields not compared;
 - a contact exists iff it has a delivered event (and its final consent is not false); it is in the default
-  list iff one of its delivered events is an identify.
+  list iff one of its delivered events is an identify;
+- an event's time is its timestamp: the streams are dated between BASE_TIME and BASE_TIME + 30 days, in the
+  past of any arrival, so the product's bound on future timestamps (an event dated more than 24 h after it
+  arrived counts at its arrival) never applies; a stream with future timestamps would need arrival times here.
 """
 
 from __future__ import annotations
