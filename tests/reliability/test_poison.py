@@ -104,18 +104,19 @@ def test_an_event_that_crashes_processing_every_time_is_set_aside_and_the_rest_f
 
 KILLER = """
 import os, signal, sys
+import workers.processing.batch as batch
 import workers.processing.process as processing
 from models import bulk
 from models.db import make_engine, session_factory
 
-real = processing.map_event
+real = batch.map_event  # what Batch.map calls for each event
 
 def map_event(payload, *args, **kwargs):
     if payload.get("messageId") == "killer":
         os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies: no exception, no rollback handler
     return real(payload, *args, **kwargs)
 
-processing.map_event = map_event
+batch.map_event = map_event
 sessions = session_factory(make_engine(sys.argv[1]))
 processing.process_events(sessions, [int(i) for i in sys.argv[3:]], fresh=sys.argv[2] == "fresh")
 """

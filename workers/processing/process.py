@@ -52,25 +52,27 @@ def process_events(sessions: sessionmaker[Session], event_ids: list[int], fresh:
     """
     if not event_ids:
         return set()
-    with sessions.begin() as session:
-        tried = session.execute(
-            select(Event.id, Event.process_attempts).where(
-                among(Event.id, event_ids), Event.status == EventStatus.RECEIVED
-            )
-        ).all()
-        retried = any(attempts > 0 for _, attempts in tried)
-    ids = sorted(i for i, _ in tried)
-    if retried and len(ids) > 1:
-        return process_one_by_one(sessions, ids)
+    ids: list[int] = []
     try:
-        if fresh and not retried:
-            with sessions.begin() as session:
+        with sessions.begin() as session:
+            tried = session.execute(
+                select(Event.id, Event.process_attempts).where(
+                    among(Event.id, event_ids), Event.status == EventStatus.RECEIVED
+                )
+            ).all()
+            ids = sorted(i for i, _ in tried)
+            retried = any(attempts > 0 for _, attempts in tried)
+            if fresh and not retried:
                 return process_claimed(session, ids)
+        if retried and len(ids) > 1:
+            return process_one_by_one(sessions, ids)
         with sessions.begin() as session:
             claimed = claim_attempt(session, ids)
         with sessions.begin() as session:
             return process_claimed(session, claimed)
     except DETERMINISTIC_ALONE as e:  # one event's data broke the batch (its write): find it now, not in 30 s
+        if not ids:
+            raise
         if len(ids) == 1:
             with sessions.begin() as session:
                 reject(session, ids[0], e)
