@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from models import Delivery, DeliveryStatus, ErasedIdentifier, Erasure, ErasureStatus, Event, EventStatus, Identity
+from models.base import utcnow
 from tests.factories import event, identify
 from tests.privacy.conftest import client_for, deliver, erase, pg_dump, store
 from workers.delivery.flush import flush_integration, flush_round
+from workers.delivery.imports import poll_imports
 from workers.delivery.report import FlushReport
 from workers.delivery.retry import RetryPolicy
 from workers.ingest.inbox import Incoming, store_events
@@ -159,3 +162,59 @@ def test_an_event_stored_while_the_pool_is_busy_is_gone_when_completed(
         erasure = session.get(Erasure, erasure_id)
         assert erasure.status == ErasureStatus.COMPLETED
         assert erasure.removed["after_local_step"] == 2 and erasure.removed["events"] == 3
+
+
+def test_the_import_poller_settles_a_sent_delivery_of_an_erased_person_naming_nobody(
+    db, sandbox, integration, hashing_settings
+):
+    """The person's delivery went out before the request; its import job settles after it: the delivery is
+    settled naming nobody, with the reason `erased` (replay leaves it alone), before the local step ran."""
+    sandbox.settings(apply_delay=0.5)
+    process_events(db, store(db, identify(EMAIL, USER, 1, first_name="Erin")))
+    flush_integration(db, integration.id, client_for(sandbox.key))
+    request(db, hashing_settings, email=EMAIL)
+    sandbox.flush_jobs()
+    assert poll_imports(db, client_for(sandbox.key), now=utcnow() + timedelta(minutes=1)) == 1
+
+    with db() as session:
+        (delivery,) = session.scalars(select(Delivery)).all()
+        assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.reason == "erased"
+        assert (delivery.email, delivery.user_id, delivery.anonymous_id, delivery.patch) == (None, None, None, None)
+
+
+def test_a_key_learned_while_another_batch_stores_its_event(
+    db, sandbox, integration, hashing_settings, pg_url, monkeypatch
+):
+    """Two batches at once: one holds the page event of a device nobody knows and has passed its check; the
+    other drops the person's late identify that names that device and learns it. The first then stores its page
+    event (held): the learner looks again, under the exclusive lock, once both committed."""
+    import workers.processing.process as process_module
+
+    deliver(db, sandbox, store(db, identify(EMAIL, USER, 1, first_name="Erin")))
+    erase(db, sandbox, hashing_settings, email=EMAIL)
+    new_anon = "race-anon-erin-tablet"
+    page, late = store(
+        db,
+        event("page", 2, anonymousId=new_anon, properties={"url": "https://x/2"}),
+        identify(EMAIL, USER, 3) | {"anonymousId": new_anon},
+    )
+    real_check = process_module.erased_events
+    checked_page = threading.Event()
+
+    def check_then_wait(session, events, checked):
+        dropped = real_check(session, events, checked)
+        if threading.current_thread().name == "beside":
+            checked_page.set()
+            time.sleep(1.0)  # the learner drops the identify, learns the device, waits for the page's row
+        return dropped
+
+    monkeypatch.setattr(process_module, "erased_events", check_then_wait)
+    beside = threading.Thread(target=process_events, args=(db, [page]), name="beside")
+    beside.start()
+    assert checked_page.wait(timeout=10)  # the page's batch passed its check and holds the page
+    process_events(db, [late])  # drops the identify, learns the device, commits, looks again once `beside` did
+    beside.join(timeout=30)
+
+    assert traces(pg_url, EMAIL, USER, new_anon) == []
+    with db() as session:
+        assert session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.HELD)) == 0

@@ -47,6 +47,17 @@ def others(start: int, n: int) -> list[dict]:
     ]
 
 
+def where(dump: str, trace: str) -> list[str]:
+    """The rows of the dump that hold the trace, with their table."""
+    table, found = "", []
+    for line in dump.splitlines():
+        if line.startswith("COPY "):
+            table = line.split()[1]
+        elif trace in line:
+            found.append(f"{table}: {line[:300]}")
+    return found
+
+
 def stored(db) -> int:
     with db() as session:
         return session.scalar(select(func.count()).select_from(Event))
@@ -108,7 +119,7 @@ def test_an_erasure_in_a_flowing_stream(db, sandbox, service_env, processes, pg_
     wait_for(lambda: len(sandbox.contacts()) == people, timeout=60, what="everybody else in SendGrid")
     dump = pg_dump(pg_url)
     for trace in (EMAIL, USER, *(anon(r) for r in range(rounds))):
-        assert trace not in dump, f"{trace} is still in the database"
+        assert trace not in dump, f"{trace} is still in the database: {where(dump, trace)}"
     with db() as session:
         erasure = session.get(Erasure, record["id"])
         assert erasure.status == ErasureStatus.COMPLETED and erasure.pending_secret is None

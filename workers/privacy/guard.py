@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Row, bindparam, exists, func, null, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent
@@ -118,13 +119,30 @@ def forget_learned(session: Session, hasher, learned: dict[records.Ident, Erased
     for (kind, value), source in sorted(learned.items()):
         session.add(ErasedIdentifier(erasure_id=source.erasure_id, kind=kind, digest=hasher.digest(kind, value),
                                      erased_at=source.at, source="learned"))  # fmt: skip
+    redact_learned(session, learned)
+    session.flush()
+    # A batch running beside this one passed its check before these hashes were committed, and may be storing
+    # an event of a learned key right now: once this commits, look again under the exclusive lock (it waits
+    # for that batch; every later batch reads the hashes and drops such events itself).
+    sa_event.listen(session, "after_commit", lambda s: _look_again(s.get_bind(), learned), once=True)
+    log.info("erasure: %s identifier(s) learned from a later event, their earlier rows redacted", len(learned))
+
+
+def redact_learned(session: Session, learned: dict[records.Ident, Erased]) -> None:
     for at in sorted({source.at for source in learned.values()}):
         person = records.Person(before=at)
         person.add({key for key, source in learned.items() if source.at == at})
         records.find_rows(session, person)
         records.redact(session, person)
-    session.flush()
-    log.info("erasure: %s identifier(s) learned from a later event, their earlier rows redacted", len(learned))
+
+
+def _look_again(bind, learned: dict[records.Ident, Erased]) -> None:
+    try:
+        with Session(bind) as session, session.begin():
+            hold_exclusive(session)
+            redact_learned(session, learned)
+    except Exception:  # the commit stands; the rows stay until the erasure or the identifier's next event
+        log.exception("erasure: the second look for learned identifiers failed")
 
 
 def drop_erased(

@@ -31,7 +31,7 @@ from models import (
     Integration,
     Order,
 )
-from models.base import utcnow
+from models.base import has_status, utcnow
 from models.db import among
 from models.erasure import NAME_LENGTH, event_names
 from workers.privacy.hashing import normalize
@@ -175,11 +175,13 @@ def _find_events(session: Session, person: Person) -> set[Ident]:
 
 
 def _find_deliveries(session: Session, person: Person) -> set[Ident]:
-    """Deliveries carrying the person's emails (their own keys are the person's); deliveries of the person's
+    """Deliveries carrying the person's emails (their own keys are the person's), and held ones naming the
+    person's keys (waiting for an identify; their event may be redacted already); deliveries of the person's
     events are added by find_rows once every event is known."""
+    learned = _find_held(session, person)
     if not person.emails:
-        return set()
-    d, learned = Delivery, set()
+        return learned
+    d = Delivery
     rows = session.execute(
         select(d.id, d.user_id, d.anonymous_id, d.event_at, d.created_at).where(among(d.email, sorted(person.emails)))
     )
@@ -188,6 +190,28 @@ def _find_deliveries(session: Session, person: Person) -> set[Ident]:
             person.deliveries.add(delivery_id)
             learned.update(i for i in (("user", user_id), ("anonymous", anonymous_id)) if i[1])
     return learned - set(person.identifiers())
+
+
+def _find_held(session: Session, person: Person) -> set[Ident]:
+    d, keys = Delivery, []
+    if person.users:  # plain IN lists: the planner then probes the partial indexes on held deliveries
+        keys.append(d.user_id.in_(sorted(person.users)))
+    if person.anonymous:
+        keys.append(d.anonymous_id.in_(sorted(person.anonymous)))
+    if not keys:
+        return set()
+    known, learned = set(person.identifiers()), set()
+    rows = session.execute(
+        select(d.id, d.user_id, d.anonymous_id, d.event_at, d.created_at).where(
+            has_status(d.status, DeliveryStatus.HELD), or_(*keys)
+        )
+    )
+    for delivery_id, user_id, anonymous_id, event_at, created_at in rows:
+        if _before(person, happened(event_at, created_at)):
+            person.deliveries.add(delivery_id)
+            named = {i for i in (("user", user_id), ("anonymous", anonymous_id)) if i[1]}
+            learned |= learned_keys(named, known)
+    return learned
 
 
 def _find_raw_bodies(session: Session, person: Person) -> None:
