@@ -124,7 +124,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_cap_seconds=_number(env, "SIGNAL_RETRY_CAP_SECONDS", 600.0),
         retry_window=timedelta(hours=_number(env, "SIGNAL_RETRY_WINDOW_HOURS", 24.0)),
         hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
-        max_clock_skew=timedelta(hours=_number(env, "SIGNAL_MAX_CLOCK_SKEW_HOURS", 24.0)),
+        max_clock_skew=_hours(env, "SIGNAL_MAX_CLOCK_SKEW_HOURS", 24.0),
         retention=timedelta(days=_number(env, "SIGNAL_RETENTION_DAYS", 30.0)),
         trusted_proxies=_count(env, "SIGNAL_TRUSTED_PROXIES"),
         api_read_deadline=_number(env, "SIGNAL_API_READ_DEADLINE_SECONDS", 10.0),
@@ -171,6 +171,13 @@ def _number(env, name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value!r}")
     return number
+
+
+def _hours(env, name: str, default: float) -> timedelta:
+    try:
+        return timedelta(hours=_number(env, name, default))
+    except (OverflowError, ValueError):  # inf, nan, or beyond timedelta's 999,999,999 days
+        raise ConfigError(f"{name} must be a number of hours below 2.4e10, got {env.get(name)!r}") from None
 
 
 def _count(env, name: str, default: int = 0, least: int = 0) -> int:

@@ -87,6 +87,20 @@ def test_retry_and_hold_settings_are_read_once_with_the_settings():
         load_settings({"SIGNAL_RETRY_CAP_SECONDS": "ten"})
 
 
+@pytest.mark.parametrize(
+    ("value", "hours"), [(None, 24.0), ("1", 1.0), ("0.5", 0.5), ("48", 48.0)], ids=["default", "1", "0.5", "48"]
+)
+def test_max_clock_skew_is_read_in_hours(value: str | None, hours: float):
+    env = {} if value is None else {"SIGNAL_MAX_CLOCK_SKEW_HOURS": value}
+    assert load_settings(env).max_clock_skew.total_seconds() == hours * 3600
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "a day", "inf", "nan", "1e20"])
+def test_a_max_clock_skew_that_cannot_be_used_is_refused_naming_the_setting(value: str):
+    with pytest.raises(ConfigError, match="SIGNAL_MAX_CLOCK_SKEW_HOURS"):
+        load_settings({"SIGNAL_MAX_CLOCK_SKEW_HOURS": value})
+
+
 def test_keys_are_encrypted_masked_and_redacted():
     token = encrypt_key(KEY, NEW)
     assert KEY not in token and decrypt_key(token, NEW) == KEY
