@@ -65,6 +65,8 @@ app.conf.update(
     task_time_limit=300,
     task_soft_time_limit=240,
     worker_hijack_root_logger=False,
+    # A broker outage is one line per 30 s, not a traceback per due task (workers/beat.py).
+    beat_scheduler="workers.beat:Scheduler",
     beat_schedule={
         "poll-imports": {"task": "signal.poll_imports", "schedule": 2.0},
         "sweep": {"task": "signal.sweep", "schedule": 5.0},
@@ -93,12 +95,31 @@ for _name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
     logging.getLogger(_name).addFilter(QuietHousekeeping())
 
 
-# Broker outages: Celery logs its "Cannot connect ... Trying again in 2.00 seconds" (two lines, with the retry
-# count) at every retry; one line at most every 30 s says the same (workers/failures.py).
+# Broker outages: Celery logs "Connection to broker lost", then its "Cannot connect ... Trying again in 2.00
+# seconds" (two lines, with the retry count) at every retry, and once the broker is back a CRITICAL traceback for
+# each ack that was due on the lost connection (the message comes again: the late ack never reached RabbitMQ).
+# One line at most every 30 s for all of them says the same (workers/failures.py). Beat's: workers/beat.py.
 logging.getLogger("celery.worker.consumer.consumer").addFilter(
-    ThrottleFilter(("consumer: Cannot connect", "consumer: Connection to broker lost"))
+    ThrottleFilter(
+        ("consumer: Connection to broker lost", "consumer: Cannot connect", "Couldn't ack", "Couldn't reject")
+    )
 )
 logging.getLogger("celery.beat").addFilter(ThrottleFilter(("beat: Connection error",)))
+
+
+class NoCancelNotice(logging.Filter):
+    """Celery 5 warns at every lost connection, in nine lines, that 6.0 will cancel the running late-ack tasks
+    (`worker_cancel_long_running_tasks_on_connection_loss`). We keep 5's behaviour on purpose: a running task
+    finishes its transaction, and its trigger, unacked, comes back and finds nothing left to do. The warning is
+    Python's (captured into the "py.warnings" logger after Celery's own `filterwarnings("always")`), so it is
+    dropped here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "worker_cancel_long_running_tasks_on_connection_loss" not in record.getMessage()
+
+
+app.conf.worker_cancel_long_running_tasks_on_connection_loss = False
+logging.getLogger("py.warnings").addFilter(NoCancelNotice())
 
 
 def triggers_waiting(connection) -> int:

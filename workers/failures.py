@@ -77,25 +77,29 @@ class Throttle:
 
 
 class ThrottleFilter(logging.Filter):
-    """A logging filter that lets records starting with one of `prefixes` through at most every `every` s
-    (Celery's own "Cannot connect to amqp://...: Trying again in 2.00 seconds" repeats every few seconds)."""
+    """A logging filter that lets records starting with one of `prefixes` through at most once every `every` s
+    between them all (Celery's "Connection to broker lost" and then "Cannot connect to amqp://...: Trying again in
+    2.00 seconds" every few seconds are one outage), joined into one line without a traceback, saying how many
+    were left out since the last."""
 
     def __init__(self, prefixes: tuple[str, ...], every: float = LOG_EVERY_SECONDS) -> None:
         super().__init__()
         self.prefixes = prefixes
         self.every = every
-        self.last: dict[str, float] = {}
+        self.last = float("-inf")
+        self.quiet = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        prefix = next((p for p in self.prefixes if message.startswith(p)), None)
-        if prefix is None:
+        message = record.getMessage()  # Celery logs some as "%s (%r)" with the text in the arguments
+        if not message.startswith(self.prefixes):
             return True
         now = time.monotonic()
-        if now - self.last.get(prefix, float("-inf")) < self.every:
+        if now - self.last < self.every:
+            self.quiet += 1
             return False
-        self.last[prefix] = now
-        record.msg, record.args = " ".join(record.getMessage().split()), None  # one line, no retry count
+        left_out = f" ({self.quiet} more like it since the last)" if self.quiet else ""
+        self.last, self.quiet = now, 0
+        record.msg, record.args = " ".join(message.split()) + left_out, None
         record.exc_info, record.exc_text = None, None  # the message says what and where
         return True
 
