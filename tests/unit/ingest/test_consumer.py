@@ -194,3 +194,54 @@ def test_an_amqp_channel_whose_connection_is_gone_acks_one_by_one():
     batch = [Message(i, b"{}", channel=channel) for i in (1, 2)]
     ack_all(batch)
     assert all(m.acked for m in batch)
+
+
+# --- the prefetch window by bytes -----------------------------------------------------------------------------
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+
+    def qos(self, prefetch_count: int) -> None:
+        self.calls.append(("qos", prefetch_count))
+
+    def consume(self) -> None:
+        self.calls.append("consume")
+
+
+MIB = 1024 * 1024
+
+
+def test_the_window_is_two_batches_bytes_at_the_mean_body_size():
+    ingest = IngestConsumer(connection=None, sessions=None, trigger=None, batch_size=1000, batch_bytes=16 * MIB)
+    assert ingest.prefetch_for(MIB) == 32  # where it starts: as if every body were the largest stored
+    assert ingest.prefetch_for(300) == 2000  # small events: two batches of 1,000, as before
+    assert ingest.prefetch_for(10 * MIB) == 3
+    assert ingest.prefetch_for(128 * MIB) == 2  # never less than two
+
+
+def test_the_window_shrinks_at_once_and_grows_only_when_worth_a_new_consumer():
+    ingest = IngestConsumer(connection=None, sessions=None, trigger=None, batch_size=1000, batch_bytes=16 * MIB)
+    ingest.prefetch = 32
+    consumer = FakeConsumer()
+    ingest.adapt_prefetch(consumer, 300)
+    assert consumer.calls == ["cancel", ("qos", 2000), "consume"] and ingest.prefetch == 2000
+    consumer.calls.clear()
+    ingest.adapt_prefetch(consumer, 320)  # still 2,000
+    ingest.adapt_prefetch(consumer, 20_000)  # 1,677: less than a quarter smaller, not worth a new consumer
+    assert consumer.calls == [] and ingest.prefetch == 2000
+    ingest.adapt_prefetch(consumer, MIB)
+    assert consumer.calls == ["cancel", ("qos", 32), "consume"] and ingest.prefetch == 32
+
+
+def test_a_batch_counts_its_bytes_and_starts_again_from_zero(run):
+    ingest, *_ = run([1])
+    ingest.on_message(Message(1, b"x" * 100))
+    ingest.on_message(Message(2, "y" * 50))
+    assert ingest.buffered_bytes == 150
+    ingest.commit_batch()
+    assert ingest.buffered_bytes == 0
