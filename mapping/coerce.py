@@ -1,4 +1,5 @@
-"""Value coercion for SendGrid contact fields: Text, Number and Date, plus the length limits.
+"""Value coercion for SendGrid contact fields: Text, Number and Date, plus the length limits; the standard
+(reserved) contact fields take text only.
 
 Each coercer takes any JSON value and returns `(value, note)`: the value ready for SendGrid (or None when the
 field must be left out) and a human note when something was cut, replaced or dropped. Coercers never raise.
@@ -97,6 +98,16 @@ def to_text(value: object, name: str, limit: int = CUSTOM_TEXT_LIMIT) -> tuple[s
         notes.append(f"{name} cut from {len(text)} to {limit} characters")
         text = text[:limit]
     return text, notes
+
+
+def to_standard_text(value: object, name: str, path: str) -> tuple[str | None, list[str]]:
+    """A standard contact field (first_name, city, phone_number, ...: the keys of RESERVED_LIMITS) is Text, but a
+    list or an object is refused, with a note naming the trait (`path`), instead of being written as JSON: no
+    name, phone or city is `[]` or `{"a":1}`, and SendGrid would show that text as one. Custom Text fields keep
+    to_text's JSON."""
+    if isinstance(value, list | dict):
+        return None, [f"{path}: expected text, got {describe(value)}; {name} left out"]
+    return to_text(value, name, RESERVED_LIMITS[name])
 
 
 def parse_decimal(value: object) -> Decimal | None:

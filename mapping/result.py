@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+NOTES_MAX_LENGTH = 1000
+
 
 class Status(StrEnum):
     """Outcome of mapping one event; compares equal to the plain strings."""
@@ -56,3 +58,12 @@ class MappedEvent:
     consent: bool | None = None
     notes: tuple[str, ...] = ()
     clock_clamped_from: datetime | None = None  # the timestamp claimed, when `timestamp` is its arrival instead
+
+    @property
+    def recorded_notes(self) -> str | None:
+        """The notes in one line, as a processed event records them (`events.reason`): what was refused, left
+        out, cut or replaced while the rest of the event was mapped. None when there are none."""
+        if not self.notes:
+            return None
+        text = "; ".join(self.notes)
+        return text if len(text) <= NOTES_MAX_LENGTH else text[: NOTES_MAX_LENGTH - 3] + "..."

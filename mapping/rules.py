@@ -2,8 +2,8 @@
 
 Each rule takes the already-validated envelope parts and returns a `KindMapping`: the contact fields (coerced
 for SendGrid), the order if any, notes about values that were cut or left out, and the problems that reject
-the event. Field-level oddities (a list as a first name, "abc" as a Number trait) are notes, not rejections:
-only what the event cannot do without (its email, its order id, its revenue, its url) rejects it.
+the event. Field-level oddities (a list as a first name, refused; "abc" as a Number trait, left out) are notes,
+not rejections: only what the event cannot do without (its email, its order id, its revenue, its url) rejects it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from mapping.coerce import CUSTOM_TEXT_LIMIT, RESERVED_LIMITS, coerce, describe, format_date, to_text
+from mapping.coerce import CUSTOM_TEXT_LIMIT, coerce, describe, format_date, to_standard_text, to_text
 from mapping.config import MappingConfig
 from mapping.result import Order
 from mapping.schemas import ORDER_PROPERTIES_SCHEMA, TRAITS_SCHEMA
@@ -52,6 +52,16 @@ class KindMapping:
         if coerced is not None:
             self.fields[name] = coerced
 
+    def put_standard(self, name: str, source: Mapping, keys: tuple[str, ...], where: str) -> None:
+        """A standard contact field from the first of `keys` present in `source` (a list or object is refused)."""
+        key = next((key for key in keys if source.get(key) is not None), None)
+        if key is None:
+            return
+        text, notes = to_standard_text(source[key], name, f"{where}.{key}")
+        self.notes.extend(notes)
+        if text is not None:
+            self.fields[name] = text
+
 
 def track_kind(name: object) -> str | None:
     """'Order Completed', 'order_completed', 'ORDER-COMPLETED' -> 'order_completed'; None for other events."""
@@ -81,10 +91,6 @@ def lookup(traits: Mapping, name: str) -> object:
     return node
 
 
-def _first(source: Mapping, keys: tuple[str, ...]) -> object:
-    return next((source[key] for key in keys if source.get(key) is not None), None)
-
-
 def traits_email(raw_traits: object, path: str) -> tuple[dict, str | None, list[str]]:
     """(traits, normalised email, problems) for identify `traits` or `context.traits`."""
     if raw_traits is None:
@@ -97,11 +103,11 @@ def map_identify(raw_traits: object, user_id: str | None, config: MappingConfig)
     traits, email, problems = traits_email(raw_traits, "traits")
     out = KindMapping(email=email, problems=problems)
     for name, keys in NAME_TRAITS.items():
-        out.put(name, _first(traits, keys), limit=RESERVED_LIMITS[name])
+        out.put_standard(name, traits, keys, "traits")
     address = traits.get("address")
     if isinstance(address, Mapping):
         for name, keys in ADDRESS_TRAITS.items():
-            out.put(name, _first(address, keys), limit=RESERVED_LIMITS[name])
+            out.put_standard(name, address, keys, "traits.address")
     elif address is not None:
         out.notes.append(f"traits.address: expected an object, got {describe(address)}; address left out")
     out.put(config.user_id_field, user_id)

@@ -183,7 +183,7 @@ def plan_event(
         mapped = checked if config == DEFAULT_CONFIG else batch.map(event.payload, config, event.received_at)
         email = mapped.email or batch.resolve_email(mapped.user_id, mapped.anonymous_id)
         items.append(Item(integration, mapped, event.id, email))
-    outcomes[event.id] = (EventStatus.PROCESSED, None)
+    outcomes[event.id] = (EventStatus.PROCESSED, checked.recorded_notes)  # what was refused or cut, if anything
     return items
 
 
@@ -272,13 +272,13 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
     bulk.update_deliveries(session, held_updates)
     if batch.new_links:
         upsert_links(batch)
-    processed = sorted(i for i, (status, _) in outcomes.items() if status == EventStatus.PROCESSED)
+    processed = sorted(i for i, (status, notes) in outcomes.items() if status == EventStatus.PROCESSED and not notes)
     if processed:
         session.execute(
             update(Event.__table__).where(among(Event.id, processed)).values(status="processed", processed_at=now)
         )
     others = [{"id": i, "status": s, "reason": r, "processed_at": now} for i, (s, r) in outcomes.items()
-              if s != EventStatus.PROCESSED]  # fmt: skip
+              if s != EventStatus.PROCESSED or r]  # fmt: skip
     if others:
         session.execute(update(Event), others)
     batch.save_contacts()
