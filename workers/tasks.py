@@ -39,6 +39,7 @@ from workers.sendgrid.client import SendGridClient
 
 log = logging.getLogger(__name__)
 _database_down = Throttle(log)
+_broker_down = Throttle(log)
 _bound: dict[str, object] = {}  # what `use` bound: "sessions", "settings"
 
 
@@ -157,6 +158,9 @@ def _send_after_commit(session: Session) -> None:
     for trigger in session.info.pop("after_commit", []):
         try:
             trigger()
+        except broker_errors() as e:  # RabbitMQ away (an outage): one line per 30 s, not a traceback per task
+            _broker_down.warning("a trigger after commit was not sent, %s; the sweep will pick the work up",
+                                 broker_error(app.conf.broker_url, e))  # fmt: skip
         except Exception:  # committed work is not lost: the sweep finds what a lost trigger named
             log.exception("a trigger after commit could not be sent; the sweep will pick the work up")
 

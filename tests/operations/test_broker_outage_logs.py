@@ -145,3 +145,26 @@ def test_beat_reports_other_errors_as_celery_does(tmp_path, caplog):
         scheduler.apply_entry(entry)
     (error,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert error.getMessage().startswith("Message Error: Couldn't apply") and error.exc_info
+
+
+def test_a_trigger_the_broker_cannot_take_is_one_line_per_30_seconds(caplog, monkeypatch):
+    """A task that commits while RabbitMQ is away cannot send its after-commit triggers: one warning per 30 s
+    (the sweep finds the work), not a traceback per task."""
+    from kombu.exceptions import OperationalError
+    from sqlalchemy.orm import Session
+
+    from workers import tasks
+
+    monkeypatch.setattr(tasks, "_broker_down", tasks.Throttle(tasks.log))
+
+    def unsent() -> None:
+        raise OperationalError("[Errno 111] Connection refused")
+
+    with caplog.at_level(logging.WARNING, tasks.log.name):
+        for _ in range(3):
+            with Session() as session, session.begin():
+                tasks.after_commit(session, unsent)
+    (line,) = caplog.records
+    assert line.exc_info is None and line.getMessage().startswith(
+        "a trigger after commit was not sent, BROKER_URL is unreachable (Connection refused): "
+    )
