@@ -6,7 +6,7 @@
 Creates a database of its own on the local PostgreSQL (or the server of --admin-url), migrated to head, and
 seeds it by COPY (bench.live_events_seed: a realistic mix of statuses, types, integrations, emails and attempts
 over seven days, rejected events among them). Every case is timed `--runs` times: the query
-(workers.admin.timeline) and the full HTTP page (GET /live-events through Flask's test client, signed in),
+(workers.services.timeline) and the full HTTP page (GET /live-events through Flask's test client, signed in),
 and the median and the maximum are printed.
 The database is dropped afterwards unless --keep; --reuse URL times an earlier --keep's database again.
 """
@@ -95,8 +95,8 @@ def measure(url: str, runs: int, now: datetime) -> list[dict]:
 
     from models import Delivery, Event
     from models.db import make_engine, session_factory
-    from workers.admin.timeline import timeline
     from workers.console.live_events import filter_from
+    from workers.services.timeline import timeline
 
     engine = make_engine(url)
     sessions = session_factory(engine)

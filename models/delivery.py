@@ -22,6 +22,11 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"  # deliberately not sent: reason says why (consent_denied, no_identity, ...)
 
 
+# What replay may send again: given up (failed), refused inside SendGrid's import job, deliberately not sent.
+# Defined here, beside the statuses, so that the replay stage and the interfaces' vocabulary share one tuple.
+REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
+
+
 class AttemptKind(enum.StrEnum):
     UPSERT = "upsert"
     IMPORT_POLL = "import_poll"

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select, update
@@ -16,10 +17,10 @@ from models import Delivery, DeliveryStatus, Event, ImportJob, ImportJobStatus, 
 from tests.console.conftest import console_app, signed_in_client
 from tests.delivery.conftest import flush, process, settle_imports
 from tests.factories import event, identify
-from workers.admin.timeline import Cursor, TimelineFilter, timeline
 from workers.ingest.inbox import Incoming, store_events
 from workers.integrations.install import InstallRequest, install
 from workers.integrations.status import client_for as stored_key_client
+from workers.services.timeline import Cursor, TimelineFilter, timeline
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +268,27 @@ def test_replay_dry_run_then_confirm(console, db, stream, flush_triggers):
         statuses = session.execute(select(Delivery.integration_id, Delivery.status).where(Delivery.kind == "identify"))
         by = {(i, s.value) for i, s in statuses}
     assert by == {(stream["first"], "queued"), (stream["second"], "failed")}
+
+
+def test_the_replay_page_filters_on_the_last_change_like_the_api_and_the_cli(console, db, stream, flush_triggers):
+    """From/To are when a delivery last changed, as in POST /v1/admin/deliveries/replay and `signal-sendgrid replay`:
+    a delivery made before the window that failed inside it is replayed (the page filtered on creation time)."""
+    fail_identifies(db, stream["first"])
+    fail_identifies(db, stream["second"])
+    now = datetime.now(UTC)
+    with db.begin() as session:
+        session.execute(update(Delivery).values(created_at=now - timedelta(days=2)))  # all made before the window
+        failed_now = Delivery.integration_id == stream["first"]
+        session.execute(update(Delivery).where(failed_now).values(updated_at=now - timedelta(minutes=10)))
+        session.execute(update(Delivery).where(~failed_now).values(updated_at=now - timedelta(hours=3)))
+    window = {"status": "failed", "from": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+    assert '<b id="matched-count">2</b>' in page(console, "/replay?" + urlencode(window))
+    done = console.post("/replay", data={**window, "csrf_token": csrf(console, "/replay")})
+    assert "Matched 2 deliveries, re-queued 2." in done.text
+    assert flush_triggers == [stream["first"]]
+    with db() as session:
+        statuses = session.execute(select(Delivery.integration_id, Delivery.status).where(Delivery.kind == "identify"))
+        assert {(i, s.value) for i, s in statuses} == {(stream["first"], "queued"), (stream["second"], "failed")}
 
 
 def test_replay_says_why_a_matched_delivery_was_not_requeued(console, db, stream, flush_triggers):

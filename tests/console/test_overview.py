@@ -12,7 +12,7 @@ from sqlalchemy import text
 from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
 from tests.console.conftest import console_app, signed_in_client
 from tests.factories import IntegrationFactory
-from workers.console import pipeline
+from workers.services import overview as reads
 
 S = DeliveryStatus
 
@@ -68,15 +68,15 @@ def seed(db) -> datetime:
 def test_the_figures(db):
     now = seed(db)
     with db() as session:
-        hour = pipeline.window(session, now, timedelta(hours=1), 60)
-        day = pipeline.window(session, now, timedelta(days=1), 900)
-        backlog = pipeline.backlog(session)
-        p95, sample = pipeline.p95_latency_ms(session, now - timedelta(hours=1))
+        hour = reads.window(session, now, timedelta(hours=1), 60)
+        day = reads.window(session, now, timedelta(days=1), 900)
+        backlog = reads.backlog(session)
+        p95, sample = reads.p95_latency_ms(session, now - timedelta(hours=1))
     five_ago = int((now - timedelta(minutes=5)).timestamp()) // 60 * 60
     assert hour.counts[five_ago] == {"succeeded": 6, "failed": 2}
     assert hour.total(("rejected",)) == 1
-    assert hour.total(pipeline.OUTCOMES) == 16
-    assert day.total(pipeline.OUTCOMES) == 18
+    assert hour.total(reads.OUTCOMES) == 16
+    assert day.total(reads.OUTCOMES) == 18
     assert hour.failure_rate == pytest.approx(3 / 10)  # 2 failed + 1 import_errored of 10 settled
     assert day.failure_rate == pytest.approx(4 / 12)
     assert (backlog.waiting_events, backlog.queued, backlog.held, backlog.sent) == (1, 3, 1, 1)
@@ -117,7 +117,7 @@ def test_the_buckets_read_one_range_of_an_index(db):
     """At a million deliveries the windows must not scan the table: the plan names an index on created_at."""
     with db() as session:
         session.execute(text("SET enable_seqscan = off"))  # the empty test table would favour a scan otherwise
-        query = pipeline.bucket_query(datetime.now(UTC) - timedelta(days=1), 900).compile(
+        query = reads.bucket_query(datetime.now(UTC) - timedelta(days=1), 900).compile(
             session.bind, compile_kwargs={"literal_binds": True}
         )
         plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {query}")))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 
-from models import DeliveryStatus, Integration
+from models import Delivery, DeliveryStatus, Event, EventStatus, Integration
 from tests.delivery.conftest import deliveries, drain, flush, process, puts, settle_imports, status_counts
-from tests.factories import event, identify
+from tests.factories import IntegrationFactory, event, identify
 from workers.delivery.retry import RetryPolicy
 from workers.processing.replay import ReplayFilter, replay_deliveries
+from workers.services.deliveries import replay_by_filter, replay_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +88,68 @@ def test_remap_applies_a_field_mapping_fixed_after_the_failure(db, sandbox, inte
     settle_imports(db, sandbox, client_for)
     assert sandbox.contact("m@example.com")["custom_fields"]["plan_name"] == "gold"
     assert len(puts(sandbox)) == 2  # the failed one, then the replay
+
+
+@pytest.fixture
+def failed_delivery(db_session) -> Delivery:
+    """A failed delivery with its email and patch (replay queues it again as it is), committed in the savepoint."""
+    integration = IntegrationFactory()
+    db_session.add(integration)
+    db_session.flush()
+    stored = Event(message_id=f"m-{uuid.uuid4()}", type="identify", payload=identify("f@example.com", "u-f"),
+                   status=EventStatus.PROCESSED)  # fmt: skip
+    db_session.add(stored)
+    db_session.flush()
+    delivery = Delivery(
+        event_id=stored.id,
+        integration_id=integration.id,
+        kind="identify",
+        email="f@example.com",
+        patch={"first_name": "F"},
+        status=DeliveryStatus.FAILED,
+        reason="SendGrid answered 400",
+    )
+    db_session.add(delivery)
+    db_session.commit()
+    return delivery
+
+
+@pytest.fixture
+def flush_triggers(monkeypatch) -> list[int]:
+    """The integrations whose flush was sent to the pool (where the trigger is sent: the task's delay)."""
+    from workers import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.flush_integration_task, "delay", sent.append)
+    return sent
+
+
+def test_the_replay_service_flushes_after_commit_and_never_after_rollback(db_session, failed_delivery, flush_triggers):
+    flt = ReplayFilter(delivery_ids=[failed_delivery.id])
+    assert replay_by_filter(db_session, flt, dry_run=True).matched == 1
+    db_session.commit()
+    assert flush_triggers == []  # a dry run changes nothing and asks for nothing
+
+    assert replay_by_filter(db_session, flt).requeued == 1
+    assert flush_triggers == []  # not before the commit
+    db_session.rollback()
+    assert flush_triggers == []  # nor after a rollback
+    assert db_session.get(Delivery, failed_delivery.id).status == DeliveryStatus.FAILED
+
+    assert replay_by_filter(db_session, flt).requeued == 1
+    db_session.commit()
+    assert flush_triggers == [failed_delivery.integration_id]
+    assert db_session.get(Delivery, failed_delivery.id).status == DeliveryStatus.QUEUED
+
+
+def test_replaying_one_delivery_flushes_after_commit(db_session, failed_delivery, flush_triggers):
+    done = replay_delivery(db_session, failed_delivery.id)
+    assert (done.found, done.status, done.result.requeued) == (True, "failed", 1)
+    assert flush_triggers == []
+    db_session.commit()
+    assert flush_triggers == [failed_delivery.integration_id]
+    again = replay_delivery(db_session, failed_delivery.id)
+    assert (again.status, again.result) == ("queued", None)  # not replayable any more: nothing sent
+    db_session.commit()
+    assert flush_triggers == [failed_delivery.integration_id]
+    assert not replay_delivery(db_session, -1).found

@@ -157,7 +157,7 @@ def test_an_order_seen_twice_counts_once_in_lifetime_value(db, sandbox, integrat
 
 
 def test_stats_count_every_event_received_and_the_backlog(db, sandbox, integration):
-    from workers.admin.reports import stats
+    from workers.services.reports import stats
 
     run_pipeline(db, sandbox, [identify("s1@example.com", "s1"), identify("s2@example.com", "s2")])
     with db.begin() as session:

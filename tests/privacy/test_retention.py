@@ -12,8 +12,8 @@ from models import Contact, Delivery, DeliveryAttempt, Event
 from models.base import utcnow
 from tests.factories import event, identify
 from tests.privacy.conftest import deliver, store
-from workers.admin.reports import stats
 from workers.privacy.retention import apply_retention, table_sizes
+from workers.services.reports import stats
 
 pytestmark = pytest.mark.integration
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask_smorest import abort
 
 from workers.admin import live_schemas, schemas
 from workers.admin.blueprint import blp, documented_errors, transaction
-
-log = logging.getLogger(__name__)
+from workers.services.deliveries import ReplayFilter, replay_by_filter
+from workers.services.timeline import Cursor, FilterError, TimelineFilter, TimelineRow, timeline
 
 
 @blp.route("/admin/deliveries", methods=["GET"])
@@ -19,12 +17,10 @@ log = logging.getLogger(__name__)
 def list_deliveries(query: dict) -> dict:
     """Live Events: deliveries and rejected events, newest first, filtered, a page at a time
 
-    The console's query (workers.admin.timeline): ordered by the time each row was decided, so a row keeps its
+    The console's query (workers.services.timeline): ordered by the time each row was decided, so a row keeps its
     place when its status changes. Page on with `cursor` (the previous page's `next_cursor`): no row twice, none
     skipped while new ones arrive. `page` skips rows on the same order (at most 100,000).
     """
-    from workers.admin.timeline import Cursor, FilterError, TimelineFilter, timeline
-
     page, page_size = query["page"], query["page_size"]
     try:
         flt = TimelineFilter(
@@ -49,7 +45,7 @@ def list_deliveries(query: dict) -> dict:
     }
 
 
-def live_event(row) -> dict:  # noqa: ANN001 - a workers.admin.timeline.TimelineRow
+def live_event(row: TimelineRow) -> dict:
     """A row as the API has always shown it: `event_type` is a track event's kind when it has one."""
     return {
         **row.__dict__,
@@ -67,9 +63,6 @@ def replay(body: dict) -> dict:
     With dry_run, only count what would be replayed. After a replay, a flush of each integration concerned is
     triggered (the periodic sweep flushes them anyway if that trigger cannot be sent).
     """
-    from workers.processing.replay import ReplayFilter, replay_deliveries
-    from workers.tasks import after_commit, trigger_flush
-
     flt = ReplayFilter(
         status=body["status"],
         since=body.get("since"),
@@ -79,9 +72,5 @@ def replay(body: dict) -> dict:
         message_ids=body["message_ids"],
     )
     with transaction() as session:
-        result = replay_deliveries(session, flt, remap=body["remap"], dry_run=body["dry_run"])
-        if body["dry_run"]:
-            session.rollback()  # release the row locks; a dry run changes nothing
-        else:
-            after_commit(session, lambda: trigger_flush(result.integrations))
+        result = replay_by_filter(session, flt, remap=body["remap"], dry_run=body["dry_run"])
     return {"matched": result.matched, "requeued": result.requeued, "dry_run": body["dry_run"]}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from workers.admin.schemas import MAX_INT, moment, text
-from workers.admin.timeline import MAX_OFFSET, STATUSES
+from workers.services.timeline import MAX_OFFSET
+from workers.services.vocabulary import TIMELINE_STATUSES
 
 
 class DeliveriesQuerySchema(Schema):
     status = fields.String(
-        validate=validate.OneOf(STATUSES),
+        validate=validate.OneOf(TIMELINE_STATUSES),
         metadata={"description": "A delivery status, or `rejected`: events refused at processing (no delivery)."},
     )
     integration_id = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))

@@ -11,7 +11,7 @@ from workers.admin.blueprint import blp, documented_errors, transaction
 @documented_errors()
 def get_stats() -> dict:
     """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped"""
-    from workers.admin.reports import stats
+    from workers.services.reports import stats
 
     with transaction() as session:
         return stats(session)

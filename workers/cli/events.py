@@ -9,16 +9,17 @@ import click
 from models import EventStatus
 from models.db import session_scope
 from workers.cli.common import ready_settings
+from workers.services.vocabulary import EVENT_STATUSES
 
 
 @click.command()
-@click.option("--status", type=click.Choice([s.value for s in EventStatus]), default="rejected", show_default=True)
+@click.option("--status", type=click.Choice([s.value for s in EVENT_STATUSES]), default="rejected", show_default=True)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
 def events(status: str, limit: int, as_json: bool) -> None:
     """Events with this status, newest first, with why (a rejected event was bad input; a conflicting one
     re-used a stored messageId with a different event: both events' sha256 digests are shown)."""
-    from workers.admin.inbox_view import list_events
+    from workers.services.events import list_events
 
     ready_settings()
     with session_scope() as session:

@@ -7,27 +7,32 @@ import json
 import click
 
 from models.db import session_scope
-from workers.admin.timeline import STATUSES
-from workers.cli.common import flush_after_commit, ready_settings
+from workers.cli.common import ready_settings
+from workers.services.vocabulary import REPLAYABLE, TIMELINE_STATUSES, parse_time
 
 
 class IsoTime(click.ParamType):
+    """A time option read by the one time parser (ISO 8601, `Z` allowed, naive is UTC)."""
+
     name = "TIME"
 
     def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
-        from datetime import UTC, datetime
+        from datetime import datetime
 
         if isinstance(value, datetime):
             return value
         try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T03:00:00Z)", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return parse_time(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 @click.command()
-@click.option("--status", type=click.Choice(STATUSES), help="Only this status; rejected: events refused at processing.")
+@click.option(
+    "--status",
+    type=click.Choice([str(s) for s in TIMELINE_STATUSES]),
+    help="Only this status; rejected: events refused at processing.",
+)
 @click.option("--type", "event_type", help="identify, page, product_viewed, order_completed, track (other tracks).")
 @click.option("--integration", "integration_id", type=int, help="Only this integration.")
 @click.option("--search", "q", help="A message id (exactly), otherwise an email (exact or a prefix).")
@@ -38,7 +43,7 @@ class IsoTime(click.ParamType):
 @click.option("--json", "as_json", is_flag=True)
 def deliveries(status, event_type, integration_id, q, since, until, cursor, limit, as_json) -> None:  # noqa: ANN001
     """Live Events: deliveries and rejected events, newest first (the console's and the API's query)."""
-    from workers.admin.timeline import Cursor, FilterError, TimelineFilter, timeline
+    from workers.services.timeline import Cursor, FilterError, TimelineFilter, timeline
 
     try:
         flt = TimelineFilter(status, event_type, integration_id, since, until, q)
@@ -69,8 +74,8 @@ def deliveries(status, event_type, integration_id, q, since, until, cursor, limi
 def stats(as_json: bool) -> None:
     """Counts by status: events received and rejected; deliveries queued, sent, succeeded, failed, skipped; and
     the storage each table takes."""
-    from workers.admin.reports import stats as compute
-    from workers.privacy.retention import table_sizes
+    from workers.services.reports import stats as compute
+    from workers.services.reports import table_sizes
 
     ready_settings()
     with session_scope() as session:
@@ -85,9 +90,7 @@ def stats(as_json: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "--status", type=click.Choice(["failed", "import_errored", "skipped"]), default="failed", show_default=True
-)
+@click.option("--status", type=click.Choice([str(s) for s in REPLAYABLE]), default="failed", show_default=True)
 @click.option("--since", type=IsoTime(), help="Only deliveries last changed at or after this time.")
 @click.option("--until", type=IsoTime(), help="Only deliveries last changed at or before this time.")
 @click.option("--integration", "integration_id", type=int, help="Only this integration.")
@@ -97,16 +100,12 @@ def stats(as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Count what would be replayed, change nothing.")
 def replay(status, since, until, integration_id, event_type, message_ids, remap, dry_run) -> None:
     """Re-queue failed, import_errored or skipped deliveries through the normal pipeline."""
-    from workers.processing.replay import ReplayFilter, replay_deliveries
+    from workers.services.deliveries import ReplayFilter, replay_by_filter
 
     ready_settings()
     flt = ReplayFilter(status, since, until, integration_id, event_type, list(message_ids))
     with session_scope() as session:
-        result = replay_deliveries(session, flt, remap=remap, dry_run=dry_run)
-        if dry_run:
-            session.rollback()
-        else:
-            flush_after_commit(session, result.integrations)
+        result = replay_by_filter(session, flt, remap=remap, dry_run=dry_run)
     if dry_run:
         click.echo(f"matched {result.matched} deliveries; dry run: nothing re-queued")
         return

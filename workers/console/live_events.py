@@ -9,24 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import abort, render_template, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from config.secrets import redact
-from models import AttemptKind, Delivery, DeliveryAttempt, Event, ImportJob, Integration
-from models.db import among
+from models import AttemptKind, Delivery, DeliveryAttempt, ImportJob, Integration
 from workers.admin.blueprint import transaction
-from workers.admin.timeline import (
-    REPLAYABLE,
-    STATUSES,
-    TYPES,
-    Cursor,
-    FilterError,
-    TimelineFilter,
-    parse_time,
-    timeline,
-)
 from workers.console.blueprint import console
+from workers.services.events import DeliveryRecord, event_with_deliveries
+from workers.services.timeline import Cursor, FilterError, TimelineFilter, integration_names, timeline
+from workers.services.vocabulary import EVENT_TYPES, REPLAYABLE, TIMELINE_STATUSES, parse_time
 
 FILTER_FIELDS = ("status", "type", "integration", "from", "to", "q")
 IMPORT_OUTCOME = {"completed": "succeeded", "errored": "import_errored", "failed": "import_errored"}
@@ -61,10 +51,6 @@ def filter_args(args: Mapping[str, str]) -> dict[str, str]:
     return {name: args[name] for name in FILTER_FIELDS if args.get(name)}
 
 
-def integration_names(session: Session) -> list[tuple[int, str]]:
-    return [(i, name) for i, name in session.execute(select(Integration.id, Integration.name).order_by(Integration.id))]
-
-
 def render_page(template: str):
     filters = filter_args(request.args)
     try:
@@ -73,12 +59,12 @@ def render_page(template: str):
         with transaction() as session:
             names = integration_names(session)
         return render_template(template, page=None, error=str(e), filters=filters, integrations=names,
-                               statuses=STATUSES, types=TYPES, first_page=True), 400  # fmt: skip
+                               statuses=TIMELINE_STATUSES, types=EVENT_TYPES, first_page=True), 400  # fmt: skip
     with transaction() as session:
         page = timeline(session, flt, cursor)
         names = integration_names(session) if template.endswith("live_events.html") else []
     return render_template(template, page=page, error=None, filters=filters, integrations=names,
-                           statuses=STATUSES, types=TYPES, first_page=cursor is None)  # fmt: skip
+                           statuses=TIMELINE_STATUSES, types=EVENT_TYPES, first_page=cursor is None)  # fmt: skip
 
 
 @console.get("/live-events")
@@ -144,46 +130,23 @@ def attempt_view(attempt: DeliveryAttempt, integration: Integration | None, deli
     return AttemptView(attempt, f"{attempt.method} {base}{attempt.path}", headers, contact, response)
 
 
-def delivery_view(session: Session, delivery: Delivery) -> DeliveryView:
-    integration = session.get(Integration, delivery.integration_id)
+def delivery_view(record: DeliveryRecord) -> DeliveryView:
+    delivery, integration = record.delivery, record.integration
     view = DeliveryView(delivery, integration, pretty(delivery.patch) if delivery.patch is not None else "")
-    attempts = upserts_of(session, delivery)
-    if delivery.job_id:
-        view.job = session.scalar(select(ImportJob).where(ImportJob.job_id == delivery.job_id))
-        polls = session.scalars(
-            select(DeliveryAttempt)
-            .where(
-                DeliveryAttempt.integration_id == delivery.integration_id,
-                DeliveryAttempt.kind == AttemptKind.IMPORT_POLL,
-                DeliveryAttempt.path.endswith(f"/imports/{delivery.job_id}"),
-            )
-            .order_by(DeliveryAttempt.id)
-        )
-        attempts.extend(polls)
+    view.job = record.job
     if view.job is not None:
         view.job_outcome = IMPORT_OUTCOME.get(view.job.status.value, view.job.status.value)
-    view.attempts = [attempt_view(a, integration, delivery) for a in attempts]
+    view.attempts = [attempt_view(a, integration, delivery) for a in record.attempts]
     return view
-
-
-def upserts_of(session: Session, delivery: Delivery) -> list[DeliveryAttempt]:
-    """Every upsert that carried the delivery, oldest first (the last one alone for a delivery made before the
-    history was kept); an attempt deleted since (retention) is left out."""
-    ids = delivery.attempt_ids or ([delivery.attempt_id] if delivery.attempt_id is not None else [])
-    if not ids:
-        return []
-    return list(
-        session.scalars(select(DeliveryAttempt).where(among(DeliveryAttempt.id, ids)).order_by(DeliveryAttempt.id))
-    )
 
 
 @console.get("/live-events/<int:event_id>")
 def event_detail(event_id: int):
     with transaction() as session:
-        event = session.get(Event, event_id)
-        if event is None:
+        found = event_with_deliveries(session, event_id)
+        if found is None:
             abort(404)
-        deliveries = session.scalars(select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id))
-        views = [delivery_view(session, d) for d in deliveries]
+        event, records = found
         raw = pretty(event.payload) if event.payload is not None else redact(event.raw_body or "")
+        views = [delivery_view(record) for record in records]
         return render_template("console/event_detail.html", event=event, raw=raw, deliveries=views)

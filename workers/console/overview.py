@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, render_template
 
 from workers.admin.blueprint import transaction
-from workers.console import pipeline
 from workers.console.blueprint import console
 from workers.console.chart import COLORS, stacked_bars
+from workers.services import overview as reads
 
 HOUR = (timedelta(hours=1), 60)  # span, bucket seconds
 DAY = (timedelta(days=1), 15 * 60)
 DAY_CACHE_SECONDS = 60  # the day's chart reads ~all of a day's index entries: once a minute is enough
 
 
-def day_window(session, now: datetime) -> pipeline.Window:
+def day_window(session, now: datetime) -> reads.Window:
     """The last day's window: its buckets before the last hour (the bulk of the reading) computed at most once a
     minute by this app, the buckets since then read each time, so that the day never lags behind the hour."""
     span, bucket_seconds = DAY
@@ -29,27 +29,27 @@ def day_window(session, now: datetime) -> pipeline.Window:
     )  # the start of the bucket the last hour begins in
     cache = current_app.extensions.setdefault("console_day_window", {})
     if not cache or cache["until"] != recent_from or time.monotonic() - cache["at"] >= DAY_CACHE_SECONDS:
-        older = pipeline.window(session, now, span, bucket_seconds, until=recent_from)
+        older = reads.window(session, now, span, bucket_seconds, until=recent_from)
         cache.update(at=time.monotonic(), until=recent_from, window=older)
     older = cache["window"]
-    recent = pipeline.window(session, now, now - recent_from, bucket_seconds)
-    return pipeline.Window(now - span, bucket_seconds, {**older.counts, **recent.counts})
+    recent = reads.window(session, now, now - recent_from, bucket_seconds)
+    return reads.Window(now - span, bucket_seconds, {**older.counts, **recent.counts})
 
 
-def chart_for(window: pipeline.Window, span: timedelta, now: datetime):
+def chart_for(window: reads.Window, span: timedelta, now: datetime):
     buckets = int(span.total_seconds()) // window.bucket_seconds
     start = now - timedelta(seconds=(buckets - 1) * window.bucket_seconds)
-    return stacked_bars(window.counts, start, buckets, window.bucket_seconds, pipeline.OUTCOMES)
+    return stacked_bars(window.counts, start, buckets, window.bucket_seconds, reads.OUTCOMES)
 
 
 @console.get("/")
 def overview():
     now = datetime.now(UTC)
     with transaction() as session:
-        hour = pipeline.window(session, now, *HOUR)
+        hour = reads.window(session, now, *HOUR)
         day = day_window(session, now)
-        backlog = pipeline.backlog(session)
-        p95, sample = pipeline.p95_latency_ms(session, now - HOUR[0])
+        backlog = reads.backlog(session)
+        p95, sample = reads.p95_latency_ms(session, now - HOUR[0])
     return render_template(
         "console/overview.html",
         now=now,
@@ -58,9 +58,9 @@ def overview():
         hour_chart=chart_for(hour, HOUR[0], now),
         day_chart=chart_for(day, DAY[0], now),
         backlog=backlog,
-        cap=pipeline.BACKLOG_CAP,
+        cap=reads.BACKLOG_CAP,
         p95=p95,
         sample=sample,
         colors=COLORS,
-        outcomes=pipeline.OUTCOMES,
+        outcomes=reads.OUTCOMES,
     )

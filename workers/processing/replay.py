@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 from mapping import MappingConfig
 from models import Delivery, DeliveryStatus, Event
 from models.base import has_status
+from models.delivery import REPLAYABLE
 from workers.processing.batch import Batch, Item, visitor_keys
 from workers.processing.decide import decide_all
-
-REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 
 
 @dataclass
@@ -35,10 +34,7 @@ class ReplayFilter:
     integration_id: int | None = None
     event_type: str | None = None
     message_ids: list[str] = field(default_factory=list)
-    # The console's filters (Live Events' time is when a delivery was decided, its search an email prefix).
-    created_since: datetime | None = None
-    created_until: datetime | None = None
-    email_prefix: str | None = None
+    email_prefix: str | None = None  # the console's search when it names no message id
     delivery_ids: list[int] = field(default_factory=list)
 
 
@@ -68,10 +64,6 @@ def matching(flt: ReplayFilter):
         query = query.where(or_(Event.type == flt.event_type, Delivery.kind == flt.event_type))
     if flt.message_ids:
         query = query.where(Event.message_id.in_(flt.message_ids))
-    if flt.created_since:
-        query = query.where(Delivery.created_at >= flt.created_since)
-    if flt.created_until:
-        query = query.where(Delivery.created_at < flt.created_until)
     if flt.email_prefix:
         escaped = flt.email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Delivery.email.like(escaped + "%", escape="\\"))

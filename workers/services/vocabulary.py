@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from mapping.config import parse_field_option
 from models import DeliveryStatus, EventStatus
+from models.delivery import REPLAYABLE  # what replay may send again (the replay stage uses the same tuple)
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -24,8 +25,6 @@ __all__ = [
 DELIVERY_STATUSES = tuple(DeliveryStatus)
 EVENT_STATUSES = tuple(EventStatus)
 
-# What replay may send again: given up (failed), refused inside SendGrid's import job, deliberately not sent.
-REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.IMPORT_ERRORED, DeliveryStatus.SKIPPED)
 # Nothing more happens to these without a replay.
 SETTLED = (DeliveryStatus.SUCCEEDED, *REPLAYABLE)
 

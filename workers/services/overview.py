@@ -1,5 +1,5 @@
-"""What the Overview reads: deliveries per time bucket by outcome, the backlog, the failure rate, the p95 latency
-from receipt to SendGrid's answer, and the oldest waiting item.
+"""What the console's Overview reads: deliveries per time bucket by outcome, the backlog, the failure rate, the p95
+latency from receipt to SendGrid's answer, and the oldest waiting item.
 
 Every query is bounded so that it stays cheap with millions of deliveries: the buckets read one time range of
 the index on deliveries.created_at (status included: an index-only scan); the backlog counts stop at
@@ -16,13 +16,15 @@ from sqlalchemy.orm import Session
 
 from models import Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
 from models.base import has_status
+from workers.services.vocabulary import REJECTED
 
 BACKLOG_CAP = 100_000  # counts above this show as "100,000+"
 LATENCY_SAMPLE = 5_000
+S = DeliveryStatus
 # Outcomes in the order the chart stacks them (rejected: events refused at processing, which have no delivery).
-OUTCOMES = ("succeeded", "sent", "queued", "held", "skipped", "import_errored", "failed", "rejected")
-FAILED = ("failed", "import_errored")
-SETTLED = ("succeeded", "sent", "failed", "import_errored")
+OUTCOMES = (S.SUCCEEDED, S.SENT, S.QUEUED, S.HELD, S.SKIPPED, S.IMPORT_ERRORED, S.FAILED, REJECTED)
+FAILED = (S.FAILED, S.IMPORT_ERRORED)
+ANSWERED = (S.SUCCEEDED, S.SENT, *FAILED)  # SendGrid has answered: the failure rate's denominator
 
 
 @dataclass
@@ -36,8 +38,8 @@ class Window:
 
     @property
     def failure_rate(self) -> float | None:
-        settled = self.total(SETTLED)
-        return self.total(FAILED) / settled if settled else None
+        answered = self.total(ANSWERED)
+        return self.total(FAILED) / answered if answered else None
 
 
 def _bucket(column, seconds: int):
@@ -72,7 +74,7 @@ def window(
     for start, status, n in rows:
         counts.setdefault(int(start), {})[DeliveryStatus(status).value] = n
     for start, n in rejected:
-        counts.setdefault(int(start), {})["rejected"] = n
+        counts.setdefault(int(start), {})[REJECTED] = n
     return Window(since, bucket_seconds, counts)
 
 

@@ -1,4 +1,5 @@
-"""What operators read: the counts by status (Live Events is workers.admin.timeline)."""
+"""What operators read: the counts by status and the storage each table takes (`GET /v1/admin/stats`,
+`signal-sendgrid stats`); Live Events is workers.services.timeline."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Delivery, DeliveryStatus, Event, EventStatus
+from workers.privacy.retention import retained_counts, table_sizes
+
+__all__ = ["stats", "table_sizes"]
 
 
 def stats(session: Session) -> dict:
-    from workers.privacy.retention import retained_counts
-
     kept = retained_counts(session)  # rows retention deleted still count (workers/privacy/retention.py)
     events = dict(session.execute(select(Event.status, func.count()).group_by(Event.status)).all())
     deliveries = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())

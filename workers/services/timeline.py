@@ -26,13 +26,10 @@ from mapping.rules import track_kind
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration
 from models.base import has_status
 from models.db import among
+from workers.services.vocabulary import REJECTED, REPLAYABLE, TIMELINE_STATUSES, parse_time
 
 PAGE_SIZE = 50
 MAX_OFFSET = 100_000  # rows skipped by an offset (the API's page); deeper pages go by cursor
-REJECTED = "rejected"  # not a delivery status: events rejected (or set aside) at processing
-STATUSES = ("queued", "sent", "succeeded", "held", "skipped", "failed", "import_errored", REJECTED)
-TYPES = ("identify", "page", "product_viewed", "order_completed", "track")
-REPLAYABLE = ("failed", "import_errored", "skipped")
 _REJECTED_EVENTS = (EventStatus.REJECTED, EventStatus.FAILED)
 _DELIVERY, _EVENT = 1, 0  # the source, second in the sort key: deliveries first at equal times
 
@@ -51,8 +48,8 @@ class TimelineFilter:
     q: str | None = None  # a message id (exact), or an email (exact or prefix)
 
     def __post_init__(self) -> None:
-        if self.status and self.status not in STATUSES:
-            raise FilterError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
+        if self.status and self.status not in TIMELINE_STATUSES:
+            raise FilterError(f"status must be one of {', '.join(TIMELINE_STATUSES)}, not {self.status!r}")
 
     @property
     def kind(self) -> str | None:
@@ -114,14 +111,6 @@ class TimelineRow:
 class TimelinePage:
     rows: list[TimelineRow] = field(default_factory=list)
     next: Cursor | None = None
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601, `Z` allowed; without a zone it is UTC (what a datetime-local input sends)."""
-    text = text.strip().replace("Z", "+00:00")
-    date, sep, clock = text.partition("T")
-    parsed = datetime.fromisoformat(date + sep + clock.replace(" ", "+"))  # a `+` unescaped in a URL reads as a space
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def timeline(
@@ -259,6 +248,11 @@ def rejected_keys(flt: _Search, cursor: Cursor | None, limit: int) -> Select:
 def rejected_query(ids: list[int]) -> Select:
     e = Event
     return select(e.id, e.processed_at, e.type, _event_name(), e.message_id, e.reason).where(among(e.id, ids))
+
+
+def integration_names(session: Session) -> list[tuple[int, str]]:
+    """(id, name) of every integration, in id order: the choices of the integration filter."""
+    return [(i, name) for i, name in session.execute(select(Integration.id, Integration.name).order_by(Integration.id))]
 
 
 def _event_name():
