@@ -75,3 +75,15 @@ def test_publish_and_the_api_refuse_an_event_without_message_id_in_the_same_word
     answer = api.post("/v1/events", json=without_id)
     assert answer.status_code == 400
     assert answer.json()["errors"] == {"json": {"messageId": ["Missing data for required field."]}}
+
+
+def test_the_events_command_loads_no_web_module(service_env, rejected):
+    """`signal-sendgrid events` reads through workers.services.events: no route module of the API or the console
+    is loaded (it ran one query through admin/inbox_view.py)."""
+    listed = cli({**service_env, "PYTHONPROFILEIMPORTTIME": "1"}, "events", "--limit", "1")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    lines = [line for line in listed.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines}
+    assert "workers.services.events" in imported
+    web = ("workers.admin", "workers.console", "workers.web")
+    assert sorted(m for m in imported if m.startswith(web)) == []
