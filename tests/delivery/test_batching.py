@@ -17,7 +17,8 @@ from tests.delivery.conftest import (
     status_counts,
     upsert_attempts,
 )
-from workers.delivery.chunks import MAX_BODY_BYTES, MAX_CONTACTS, Chunk, Outgoing, request_body, split
+from workers.delivery.chunks import MAX_BODY_BYTES, MAX_CONTACTS, split
+from workers.delivery.request import Chunk, Outgoing, request_body
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select
 
-from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, bulk
+from models import Contact, Delivery, DeliveryStatus, Event, EventStatus
 from models.base import has_status
 from models.db import among
+from workers.processing import store
 
 pytestmark = pytest.mark.integration
 
@@ -60,13 +61,13 @@ def test_the_flush_finds_queued_deliveries_through_their_partial_index(db, pg_en
 
 def test_only_the_contacts_a_batch_changed_are_written_back(db, pg_engine, integration):
     with db.begin() as session:
-        first, second = bulk.lock_contacts(
+        first, second = store.lock_contacts(
             session, [(integration.id, "a@example.com"), (integration.id, "b@example.com")]
         )
         second.fields = {"first_name": ["B", "2026-11-01T00:00:00+00:00"]}
         with statements_sent(pg_engine) as sent:
-            bulk.save_contacts(session, [first, second])
-            bulk.save_contacts(session, [first, second])  # nothing changed since: no statement at all
+            store.save_contacts(session, [first, second])
+            store.save_contacts(session, [first, second])  # nothing changed since: no statement at all
     ((statement, parameters),) = [s for s in sent if s[0].startswith("UPDATE contacts")]
     assert parameters["ids"] == [second.id]
     with db() as session:

@@ -17,10 +17,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DataError
 
 import workers.processing.process as processing
-from models import Delivery, DeliveryStatus, Event, EventStatus, bulk
+from models import Delivery, DeliveryStatus, Event, EventStatus, delivery_rows
 from tests.factories import IntegrationFactory, event, identify
 from tests.fixtures.processes import ROOT
 from workers.ingest.inbox import Incoming, store_events
+from workers.processing import store
 from workers.processing.sweep import sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -106,7 +107,6 @@ KILLER = """
 import os, signal, sys
 import workers.processing.batch as batch
 import workers.processing.process as processing
-from models import bulk
 from models.db import make_engine, session_factory
 
 real = batch.map_event  # what Batch.map calls for each event
@@ -154,7 +154,7 @@ def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(
 
 
 def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, figures):
-    real = bulk.lock_contacts  # what a batch locks its contacts with
+    real = store.lock_contacts  # what a batch locks its contacts with
     barrier = threading.Barrier(2, timeout=3)
     crossing: set[int] = set()
 
@@ -166,7 +166,7 @@ def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, f
                 barrier.wait()
         return contacts
 
-    monkeypatch.setattr(bulk, "lock_contacts", lock_contacts)
+    monkeypatch.setattr(store, "lock_contacts", lock_contacts)
     a = stored(db, [identify("ann@example.com", "ann", 0), identify("bob@example.com", "bob", 0)])
     b = stored(db, [identify("bob@example.com", "bob", 1), identify("ann@example.com", "ann", 1)])
     errors: list[str] = []
@@ -287,7 +287,7 @@ def test_an_event_whose_processing_raises_on_its_data_is_rejected_at_once(db, in
 def test_a_batch_write_refused_for_one_event_is_taken_apart_at_once_and_that_event_rejected(
     db, integration_id, monkeypatch, caplog
 ):
-    real = bulk.insert_deliveries
+    real = delivery_rows.insert_deliveries
     ids = stored(db, [identify(f"d{i}@example.com", f"du-{i}") for i in range(8)])
     refused_id = ids[3]
 
@@ -296,7 +296,7 @@ def test_a_batch_write_refused_for_one_event_is_taken_apart_at_once_and_that_eve
             raise DataError("INSERT INTO deliveries ...", {}, Exception("integer out of range"))
         return real(session, rows)
 
-    monkeypatch.setattr(bulk, "insert_deliveries", insert_deliveries)
+    monkeypatch.setattr(delivery_rows, "insert_deliveries", insert_deliveries)
     processing.process_events(db, ids, fresh=True)  # ingest's trigger, once: no wait for the sweep
     with db() as session:
         events = {e.id: e for e in session.scalars(select(Event))}

@@ -4,42 +4,25 @@ grouped by list set and split at SendGrid's limits."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 
 from marshmallow import ValidationError
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from mapping import RESERVED_LIMITS, MappingConfig, UnknownCustomField, contact_for_sendgrid
 from mapping.contact import resolve_field_id
 from mapping.schemas import flatten_errors
-from models import AttemptKind, Contact, Delivery, DeliveryStatus, Integration
-from models.db import among
+from models import AttemptKind, Delivery, DeliveryStatus, Integration
 from workers.delivery.report import FlushReport, fail, finish
+from workers.delivery.request import Chunk, Outgoing
+from workers.delivery.store import contact_states
 from workers.sendgrid.attempts import record_attempt
 from workers.sendgrid.client import SendGridClient
 from workers.sendgrid.fields import resolve_fields
 
 MAX_CONTACTS = 30_000  # SendGrid: at most 30,000 contacts per PUT
 MAX_BODY_BYTES = 6_000_000  # SendGrid: at most "6 MB"; the decimal reading is the lower, so safe either way
-
-
-@dataclass
-class Outgoing:
-    """One contact of a request: its merged fields, serialized body, and the deliveries it carries."""
-
-    email: str
-    fields: dict
-    deliveries: list[Delivery]
-    body: bytes = b""
-
-
-@dataclass
-class Chunk:
-    list_ids: list[str]
-    contacts: list[Outgoing]
-    fields_refreshed: bool = False
 
 
 def build_chunks(
@@ -104,17 +87,6 @@ def lifetime_value_field(integration: Integration) -> str:
         return MappingConfig().lifetime_value_field
 
 
-def contact_states(session: Session, integration_id: int, emails: list[str]) -> dict[str, Row]:
-    """The contacts rows of these emails (fields with their clocks, consent, lifetime value), by email."""
-    found: dict[str, Row] = {}
-    columns = (Contact.email, Contact.fields, Contact.consent, Contact.lifetime_value)
-    for start in range(0, len(emails), 5000):
-        part = emails[start : start + 5000]
-        query = select(*columns).where(Contact.integration_id == integration_id, among(Contact.email, part))
-        found.update((row.email, row) for row in session.execute(query))
-    return found
-
-
 def serialize(
     session: Session,
     integration: Integration,
@@ -152,6 +124,18 @@ def unknown_fields(out: Outgoing, field_ids: dict) -> list[str]:
     return missing
 
 
+def refreshed(
+    session: Session, integration: Integration, client: SendGridClient, chunk: Chunk, report: FlushReport
+) -> list[Chunk]:
+    """A chunk whose custom fields SendGrid refused: their ids asked again, its contacts serialized again."""
+    # Custom fields only: a reserved name (first_name ...) is not a custom field and cannot be created.
+    names = {name for out in chunk.contacts for name in out.fields if name not in RESERVED_LIMITS}
+    integration.field_ids = {}
+    refresh_fields(session, integration, client, names)
+    serialize(session, integration, client, chunk.contacts, report, refresh=False)  # refreshed just now
+    return [Chunk(chunk.list_ids, [c for c in chunk.contacts if c.body], fields_refreshed=True)]
+
+
 def refresh_fields(session: Session, integration: Integration, client: SendGridClient, names: set[str]) -> None:
     required = MappingConfig.from_dict(integration.config or {}).required_fields()
     # The configured fields first, then the others in a stable order: resolve_fields stops at the first
@@ -179,8 +163,3 @@ def split(list_ids: list[str], contacts: list[Outgoing]) -> list[Chunk]:
     if current:
         chunks.append(Chunk(list_ids, current))
     return chunks
-
-
-def request_body(chunk: Chunk) -> bytes:
-    head = b'{"list_ids":' + json.dumps(chunk.list_ids).encode() + b',"contacts":['
-    return head + b",".join(out.body for out in chunk.contacts) + b"]}"

@@ -8,26 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, Boolean, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import ConfigError
-from models import Delivery, DeliveryStatus, Integration, IntegrationStatus
-from models.base import has_status
-from workers.delivery.chunks import build_chunks
+from models import DeliveryStatus, Integration, IntegrationStatus
+from workers.delivery.chunks import build_chunks, refreshed
 from workers.delivery.outcomes import send_chunk, wait_for_rate_limit
 from workers.delivery.report import FlushReport
 from workers.delivery.retry import RetryPolicy
+from workers.delivery.store import claim_queued, try_lock
 from workers.delivery.suppressions import sync_suppressions
 from workers.integrations.status import mark_config_invalid, mark_key_unreadable
 from workers.privacy.guard import skip_erased
 from workers.sendgrid.client import SendGridClient
-
-CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
-FLUSH_LOCK = 0x5347_0000  # advisory lock key space: FLUSH_LOCK + integration id
-
-# A bigint key (an integer literal could render ::INTEGER, which fails past 2**31).
-_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("k", type_=BigInteger), type_=Boolean))
 
 ClientFor = Callable[[Integration], SendGridClient]
 
@@ -48,12 +41,6 @@ def flush_integration(
         if report.stopped or claimed == 0:
             break
     return report
-
-
-def try_lock(session: Session, integration_id: int) -> bool:
-    """One flush of an integration at a time: the lock lasts until this transaction ends, and a second flush
-    gives up at once instead of queueing behind it (the holder sends what arrived meanwhile)."""
-    return bool(session.scalar(_TRY_LOCK, {"k": FLUSH_LOCK + integration_id}))
 
 
 def flush_round(
@@ -77,17 +64,7 @@ def flush_round(
     if mark_config_invalid(integration):  # its mapping does not load: nothing to build requests with
         report.stopped = "config_invalid"
         return 0
-    deliveries = list(
-        session.scalars(
-            select(Delivery)
-            # Every queued delivery, retries included: backoff pauses the whole integration (paused_until), so
-            # a contact's newer patch can never overtake an older one that is waiting to be retried.
-            .where(Delivery.integration_id == integration_id, has_status(Delivery.status, DeliveryStatus.QUEUED))
-            .order_by(Delivery.id)
-            .limit(CLAIM_LIMIT)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    deliveries = claim_queued(session, integration_id)
     if erased := skip_erased(session, deliveries, DeliveryStatus.SKIPPED):  # an erasure came after processing
         report.skipped += len(erased)
         deliveries = [d for d in deliveries if d.id not in erased]
@@ -97,5 +74,8 @@ def flush_round(
     pending = build_chunks(session, integration, deliveries, client, report)
     while pending and not report.stopped:
         chunk = pending.pop()
+        if chunk.fields_refused:  # SendGrid refused its custom fields: their ids again, then the chunk again
+            pending.extend(refreshed(session, integration, client, chunk, report))
+            continue
         pending.extend(send_chunk(session, integration, client, chunk, policy, report))
     return len(deliveries)

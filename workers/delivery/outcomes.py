@@ -8,16 +8,14 @@ import re
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, func, literal, update
 from sqlalchemy.orm import Session
 
-from mapping import RESERVED_LIMITS
-from models import AttemptKind, Delivery, DeliveryStatus, ImportJob, Integration
+from models import AttemptKind, Delivery, DeliveryStatus, Integration
 from models.base import utcnow
-from models.db import among, insert_ignoring_conflicts
-from workers.delivery.chunks import Chunk, refresh_fields, request_body, serialize
 from workers.delivery.report import FlushReport, fail, finish, hold
+from workers.delivery.request import Chunk, request_body
 from workers.delivery.retry import RetryPolicy
+from workers.delivery.store import mark_sent
 from workers.integrations.status import mark_auth_failed, mark_paused
 from workers.sendgrid.attempts import record_attempt
 from workers.sendgrid.client import SendGridClient, SendGridResponse
@@ -59,14 +57,16 @@ def send_chunk(
     note_rate_limit(integration, answer, now)
     carried = [d for out in chunk.contacts for d in out.deliveries]
     if answer.ok:
-        return accepted(session, integration, carried, attempt.id, answer, report, now)
+        mark_sent(session, integration.id, carried, attempt.id, answer.status, answer.job_id, now)
+        report.sent += len(carried)
+        return []
     for delivery in carried:
         delivery.attempts += 1
         delivery.attempt_id = attempt.id
         delivery.attempt_ids = [*(delivery.attempt_ids or ()), attempt.id]  # a new list: the ORM sees the change
         delivery.status_code = answer.status
     if answer.status == 400:
-        return rejected(session, integration, client, chunk, answer, report)
+        return rejected(integration, chunk, answer, report)
     if answer.status in (401, 403):
         mark_auth_failed(integration, answer.status)
         hold(carried, f"waiting: API key rejected ({answer.status}); run `integrations update-key`")
@@ -89,77 +89,16 @@ def send_chunk(
     return []
 
 
-def accepted(
-    session: Session,
-    integration: Integration,
-    carried: list[Delivery],
-    attempt_id: int,
-    answer: SendGridResponse,
-    report: FlushReport,
-    now: datetime,
-) -> list[Chunk]:
-    """Every delivery of the request is sent: one UPDATE for all of them, then the job to poll. The loaded
-    objects are left as they are (record_attempt flushed their earlier changes, and nothing reads them after
-    their chunk is accepted)."""
-    job_id = answer.job_id
-    session.execute(
-        update(Delivery)
-        .where(among(Delivery.id, [d.id for d in carried]))
-        .values(
-            status=DeliveryStatus.SENT,
-            reason=None if job_id else "accepted without a job id: not verifiable",
-            next_attempt_at=None,
-            job_id=job_id,
-            attempts=Delivery.attempts + 1,
-            attempt_id=attempt_id,
-            attempt_ids=func.array_append(Delivery.attempt_ids, literal(attempt_id, BigInteger)),
-            status_code=answer.status,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    report.sent += len(carried)
-    if job_id:
-        insert_ignoring_conflicts(
-            session,
-            ImportJob.__table__,
-            [
-                {
-                    "job_id": job_id,
-                    "integration_id": integration.id,
-                    "status": "pending",
-                    "contacts_count": len({d.email for d in carried}),
-                    "polls": 0,
-                    "next_poll_at": now + timedelta(seconds=1),
-                    "created_at": now,
-                }
-            ],
-            "job_id",
-        )
-    return []
-
-
-def rejected(
-    session: Session,
-    integration: Integration,
-    client: SendGridClient,
-    chunk: Chunk,
-    answer: SendGridResponse,
-    report: FlushReport,
-) -> list[Chunk]:
-    """A 400 rejects the whole request: find what it names, deal with that, send the rest again."""
+def rejected(integration: Integration, chunk: Chunk, answer: SendGridResponse, report: FlushReport) -> list[Chunk]:
+    """A 400 rejects the whole request: find what it names, deal with that, send the rest again (refused custom
+    fields: the chunk goes back marked, and the flush refreshes their ids before sending it again)."""
     carried = [d for out in chunk.contacts for d in out.deliveries]
     errors = answer.errors
     if any("invalid custom field" in str(e.get("message", "")).lower() for e in errors):
         if chunk.fields_refreshed:
             fail(carried, f"SendGrid still rejects the custom fields after a refresh: {answer.message}", report)
             return []
-        # Custom fields only: a reserved name (first_name ...) is not a custom field and cannot be created.
-        names = {name for out in chunk.contacts for name in out.fields if name not in RESERVED_LIMITS}
-        integration.field_ids = {}
-        refresh_fields(session, integration, client, names)
-        serialize(session, integration, client, chunk.contacts, report, refresh=False)  # refreshed just now
-        return [Chunk(chunk.list_ids, [c for c in chunk.contacts if c.body], fields_refreshed=True)]
+        return [Chunk(chunk.list_ids, chunk.contacts, fields_refused=True)]
     if any("list" in str(e.get("field") or "").lower() for e in errors):
         pause_for_list(integration, answer, carried, report)
         return []

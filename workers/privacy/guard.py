@@ -23,7 +23,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from mapping import MappedEvent
-from models import Delivery, DeliveryStatus, ErasedIdentifier, Event, EventStatus, Integration, bulk
+from models import Delivery, DeliveryStatus, ErasedIdentifier, Event, EventStatus, Integration, delivery_rows
 from models.base import utcnow
 from models.db import among
 from workers.privacy import records
@@ -150,7 +150,7 @@ def drop_erased(
 ) -> None:
     """Record the dropped events: processed, reason `erased`, payload gone; deliveries skipped, naming nobody."""
     now = utcnow()
-    bulk.insert_deliveries(session, [{
+    delivery_rows.insert_deliveries(session, [{
         "integration_id": integration.id, "event_id": event.id, "kind": checked[event.id].kind, "email": None,
         "user_id": None, "anonymous_id": None, "event_at": checked[event.id].timestamp, "patch": None,
         "status": DeliveryStatus.SKIPPED, "reason": ERASED, "attempts": 0, "replay_count": 0,

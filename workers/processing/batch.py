@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from config.settings import load_settings
 from mapping import MappedEvent, MappingConfig, Status, map_event
-from models import Integration, IntegrationStatus, bulk
+from models import Integration, IntegrationStatus
 from models.base import utcnow
-from models.bulk import ContactState
+from workers.processing import store
+from workers.processing.store import ContactState
 
 DEFAULT_CONFIG = MappingConfig()
 
@@ -70,7 +71,7 @@ class Batch:
     def load_links(self, keys: set[tuple[str, str]]) -> None:
         wanted = sorted(k for k in keys if k not in self.looked_up)
         self.looked_up.update(wanted)
-        for kind, value, email, linked_at in bulk.load_identities(self.session, wanted):
+        for kind, value, email, linked_at in store.load_identities(self.session, wanted):
             self.links[(kind, value)] = (email, linked_at)
 
     def resolve_email(self, user_id: str | None, anonymous_id: str | None) -> str | None:
@@ -105,7 +106,7 @@ class Batch:
     def lock_keys(self, keys: set[tuple[str, str]]) -> None:
         if not keys:
             return
-        for kind, value, email, linked_at in bulk.lock_identities(self.session, sorted(keys)):
+        for kind, value, email, linked_at in store.lock_identities(self.session, sorted(keys)):
             self.links[(kind, value)] = (email, linked_at)
         self.looked_up.update(keys)
 
@@ -120,7 +121,7 @@ class Batch:
     def lock_contacts(self, keys: set[tuple[int, str]]) -> None:
         """Load the contacts, creating the new ones, locked until commit so field clocks never race."""
         wanted = sorted(k for k in keys if k not in self.contacts)
-        for contact in bulk.lock_contacts(self.session, wanted) if wanted else []:
+        for contact in store.lock_contacts(self.session, wanted) if wanted else []:
             self.contacts[(contact.integration_id, contact.email)] = contact
 
     def contact(self, integration_id: int, email: str) -> ContactState:
@@ -130,7 +131,7 @@ class Batch:
 
     def save_contacts(self) -> None:
         """Write back what this batch changed in its locked contacts (one statement, not one per contact)."""
-        bulk.save_contacts(self.session, self.contacts.values())
+        store.save_contacts(self.session, self.contacts.values())
 
     def insert_orders(self, items: list[Item]) -> None:
         """Store every order of the batch once; those stored now are new and add to lifetime value."""
@@ -144,4 +145,4 @@ class Batch:
                     "ordered_at": item.mapped.timestamp or utcnow(), "created_at": utcnow(),
                 })  # fmt: skip
         if rows:
-            self.new_orders.update(bulk.insert_orders(self.session, [rows[k] for k in sorted(rows)]))
+            self.new_orders.update(store.insert_orders(self.session, [rows[k] for k in sorted(rows)]))

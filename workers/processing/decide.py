@@ -9,8 +9,8 @@ from decimal import Decimal
 from mapping import MappingConfig, Status, newer_fields
 from models import DeliveryStatus
 from models.base import utcnow
-from models.bulk import ContactState
 from workers.processing.batch import Batch, Item
+from workers.processing.store import ContactState
 
 HELD_REASON = "waiting for an identify that gives the email"
 

@@ -17,10 +17,11 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mapping import MappedEvent, MappingConfig, Status
-from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, bulk
+from models import Delivery, DeliveryStatus, Event, EventStatus, Identity, delivery_rows
 from models.base import has_status, utcnow
 from models.db import among
 from workers.privacy.guard import drop_erased, erased_events, hold_shared
+from workers.processing import store
 from workers.processing.batch import DEFAULT_CONFIG, Batch, Item, visitor_keys
 from workers.processing.decide import decide_all
 from workers.processing.poison import (
@@ -268,8 +269,8 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
             "user_id": item.mapped.user_id, "anonymous_id": item.mapped.anonymous_id,
             "event_at": item.mapped.timestamp, "attempts": 0, "replay_count": 0, "created_at": now, **values,
         })  # fmt: skip
-    bulk.insert_deliveries(session, new_rows)
-    bulk.update_deliveries(session, held_updates)
+    delivery_rows.insert_deliveries(session, new_rows)
+    store.update_deliveries(session, held_updates)
     if batch.new_links:
         upsert_links(batch)
     processed = sorted(i for i, (status, notes) in outcomes.items() if status == EventStatus.PROCESSED and not notes)
@@ -286,4 +287,4 @@ def write(batch: Batch, items: list[Item], outcomes: dict[int, tuple[EventStatus
 
 def upsert_links(batch: Batch) -> None:
     rows = [(k, v, *batch.links[(k, v)]) for k, v in sorted(batch.new_links)]
-    bulk.upsert_identities(batch.session, rows)
+    store.upsert_identities(batch.session, rows)

@@ -16,16 +16,14 @@ from workers.delivery import chunks
 from workers.delivery.chunks import (
     MAX_BODY_BYTES,
     MAX_CONTACTS,
-    Chunk,
-    Outgoing,
     current_values,
     lifetime_value_field,
-    request_body,
     serialize,
     split,
     unknown_fields,
 )
 from workers.delivery.report import FlushReport
+from workers.delivery.request import Chunk, Outgoing, request_body
 
 LISTS = ["list-1"]
 # split counts the envelope as json.dumps writes it (with spaces) and one comma per contact, so the request it

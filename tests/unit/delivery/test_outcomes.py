@@ -1,7 +1,7 @@
 """workers/delivery/outcomes.py: what a SendGrid answer does to a request's deliveries and to the integration.
 
-No session is needed where the code does not reach one: `rejected` only uses it to refresh custom fields, and
-send_chunk's `record_attempt` only adds and flushes (a stub session below).
+No session is needed where the code does not reach one: `rejected` takes none (refused custom fields go back to
+the flush, which refreshes them), and send_chunk's `record_attempt` only adds and flushes (a stub session below).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 from models import DeliveryStatus, IntegrationStatus
 from tests.unit.builders import NOW, answer, delivery, integration
 from workers.delivery import outcomes
-from workers.delivery.chunks import Chunk, Outgoing
 from workers.delivery.outcomes import (
     _CONTACT_INDEX,
     note_rate_limit,
@@ -24,6 +23,7 @@ from workers.delivery.outcomes import (
     wait_for_rate_limit,
 )
 from workers.delivery.report import FlushReport
+from workers.delivery.request import Chunk, Outgoing
 from workers.delivery.retry import RetryPolicy
 from workers.sendgrid.client import RateLimit
 
@@ -42,7 +42,7 @@ def statuses(chunk: Chunk) -> list[DeliveryStatus]:
 
 def reject(chunk: Chunk, body: object, report: FlushReport | None = None):
     """`rejected` on paths that reach neither the session nor the client."""
-    return rejected(None, integration(), None, chunk, answer(400, body), report or FlushReport())
+    return rejected(integration(), chunk, answer(400, body), report or FlushReport())
 
 
 # --- _CONTACT_INDEX -------------------------------------------------------------------------------------------
@@ -152,12 +152,20 @@ def test_a_400_that_names_no_contact_fails_the_whole_request(body):
 def test_a_400_about_the_list_pauses_the_integration_and_holds_the_deliveries():
     chunk, target, report = chunk_of(2), integration(), FlushReport()
     errors = [{"field": "list_ids[0]", "message": "list does not exist"}]
-    assert rejected(None, target, None, chunk, answer(400, {"errors": errors}), report) == []
+    assert rejected(target, chunk, answer(400, {"errors": errors}), report) == []
     assert target.status == IntegrationStatus.PAUSED
     assert "list-1" in target.status_reason
     assert report.stopped == "paused"
     assert statuses(chunk) == [DeliveryStatus.QUEUED] * 2
     assert chunk.contacts[0].deliveries[0].reason == "waiting: integration paused (unknown list)"
+
+
+def test_invalid_custom_fields_go_back_to_the_flush_for_a_refresh_with_nothing_failed():
+    chunk, report = chunk_of(2), FlushReport()
+    errors = [{"field": "contacts[0].custom_fields", "message": "Invalid custom field ids supplied"}]
+    [again] = reject(chunk, {"errors": errors}, report)
+    assert again.fields_refused and not again.fields_refreshed and again.contacts == chunk.contacts
+    assert statuses(chunk) == [DeliveryStatus.QUEUED] * 2 and report.failed == 0
 
 
 def test_invalid_custom_fields_after_a_refresh_fail_the_request():

@@ -13,11 +13,11 @@ import pytest
 
 from mapping import MappedEvent, MappingConfig, Order, Status
 from models import DeliveryStatus
-from models.bulk import ContactState
 from tests.unit.builders import NOW, integration
 from workers.processing import decide as decide_module
 from workers.processing.batch import Batch, Item
 from workers.processing.decide import HELD_REASON, decide, set_consent
+from workers.processing.store import ContactState
 
 EMAIL = "ann@example.com"
 INTEGRATION = integration(id=3)

@@ -1,26 +1,22 @@
-"""Set-at-a-time statements for the processing batch.
+"""Processing's data layer: the set-at-a-time statements a batch reads and writes its rows with.
 
 Every statement takes its rows as a few array parameters (`unnest`), so the SQL text is the same whatever
-the batch size: compiled once, no thousands of placeholders to build and parse per call, and deliveries go in
-with COPY. The statements are SQLAlchemy Core over the models' tables, built once here: column names come
-from the tables, and the columns a statement leaves out get the model's default (`include_defaults` of
-`from_select`, `onupdate` of an UPDATE), computed once per statement.
+the batch size: compiled once, no thousands of placeholders to build and parse per call (new deliveries go
+in with COPY: models.delivery_rows, shared with the privacy guard). The statements are SQLAlchemy Core over
+the models' tables, built once here: column names come from the tables, and the columns a statement leaves
+out get the model's default (`include_defaults` of `from_select`, `onupdate` of an UPDATE), computed once
+per statement.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
-from operator import itemgetter
 
 from sqlalchemy import (
-    JSON,
-    Enum,
     and_,
     bindparam,
     or_,
@@ -35,6 +31,7 @@ from models.arrays import stored, unnest
 from models.base import UTCDateTime
 from models.contact import Contact, Identity, Order
 from models.delivery import Delivery
+from models.delivery_rows import plain
 
 CHUNK = 5000
 
@@ -215,7 +212,7 @@ def update_deliveries(session: Session, rows: list[dict]) -> None:
         session.execute(_UPDATE_DELIVERIES, {
             "ids": [r["id"] for r in part], "emails": [r["email"] for r in part],
             "patches": [None if r["patch"] is None else json.dumps(r["patch"]) for r in part],
-            "statuses": [_plain(r["status"]) for r in part], "reasons": [r["reason"] for r in part],
+            "statuses": [plain(r["status"]) for r in part], "reasons": [r["reason"] for r in part],
             "now": part[0]["updated_at"],
         })  # fmt: skip
 
@@ -236,47 +233,3 @@ def insert_orders(session: Session, rows: list[dict]) -> set[tuple[int, str]]:
         result = session.execute(_INSERT_ORDERS, params)
         inserted.update((i, o) for i, o in result)
     return inserted
-
-
-@lru_cache(maxsize=4)
-def copy_columns(keys: frozenset[str]) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
-    """The `deliveries` columns that rows with these keys fill, in the table's order, and the positions of the
-    JSON and of the Enum columns among them. A key that is not a column, or a column with a model default
-    that the rows leave out (COPY would store NULL instead of the default), raises: the rows and the model
-    cannot drift apart silently."""
-    table = Delivery.__table__
-    unknown = keys - set(table.c.keys())
-    if unknown:
-        raise ValueError(f"not columns of deliveries: {', '.join(sorted(unknown))}")
-    defaulted = [c.name for c in table.c if c.name not in keys and c.default is not None]
-    if defaulted:
-        raise ValueError(f"deliveries rows leave out columns that have a default: {', '.join(defaulted)}")
-    columns = [c for c in table.c if c.name in keys]
-    json_at = tuple(i for i, c in enumerate(columns) if isinstance(c.type, JSON))
-    enum_at = tuple(i for i, c in enumerate(columns) if isinstance(c.type, Enum))
-    return tuple(c.name for c in columns), json_at, enum_at
-
-
-def insert_deliveries(session: Session, rows: Iterable[dict]) -> None:
-    """COPY new deliveries in, the fastest way. Every row has the keys of the first (itemgetter raises KeyError
-    for a missing one). Other values go as they are: the product's enums are StrEnums, which psycopg writes
-    as their value."""
-    rows = list(rows)
-    if not rows:
-        return
-    columns, json_at, enum_at = copy_columns(frozenset(rows[0]))
-    values_of = itemgetter(*columns)
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {Delivery.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            values = list(values_of(row))
-            for i in json_at:
-                if values[i] is not None:
-                    values[i] = json.dumps(values[i])
-            for i in enum_at:
-                values[i] = _plain(values[i])
-            copy.write_row(values)
-
-
-def _plain(value: object) -> object:
-    return value.value if isinstance(value, enum.Enum) else value
