@@ -21,6 +21,7 @@ from models import (
     IntegrationStatus,
 )
 from models.base import has_status, utcnow
+from workers.backoff import Backoff
 from workers.delivery.flush import ClientFor
 from workers.integrations.status import mark_key_unreadable
 from workers.privacy.guard import ERASED, skip_erased
@@ -29,6 +30,7 @@ from workers.sendgrid.client import SendGridClient
 
 STUCK_AFTER = timedelta(minutes=30)  # SendGrid jobs were seen pending 30+ s; 30 min is beyond any healthy case
 MAX_POLL_INTERVAL = 60.0
+POLL_BACKOFF = Backoff(base=1.0, cap=MAX_POLL_INTERVAL)  # after poll n: 2**n s, at most a minute
 FINISHED = {
     "completed": ImportJobStatus.COMPLETED,
     "errored": ImportJobStatus.ERRORED,
@@ -107,7 +109,7 @@ def pending(session: Session, job: ImportJob, now) -> None:
             session, job, f"SendGrid import job {job.job_id} still pending after {STUCK_AFTER}: check it in SendGrid"
         )
         return
-    job.next_poll_at = now + timedelta(seconds=min(2.0**job.polls, MAX_POLL_INTERVAL))
+    job.next_poll_at = now + timedelta(seconds=POLL_BACKOFF.delay(job.polls))
 
 
 def settle(session: Session, job: ImportJob, status: ImportJobStatus, results: dict) -> None:

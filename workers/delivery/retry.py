@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from config.settings import Settings, load_settings
+from workers.backoff import Backoff
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    base_seconds: float = 2.0
-    cap_seconds: float = 600.0
-    window: timedelta = timedelta(hours=24)
+    # Defaults are the settings' (config/settings.py writes them once).
+    base_seconds: float = Settings.retry_base_seconds
+    cap_seconds: float = Settings.retry_cap_seconds
+    window: timedelta = Settings.retry_window
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> RetryPolicy:
@@ -22,7 +23,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempts)]."""
-        return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** min(attempts, 30)))
+        return Backoff(self.base_seconds, self.cap_seconds, jitter=True).delay(attempts)
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime:
         return now + timedelta(seconds=self.delay(attempts))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import hide_password
+from workers.backoff import BROKER_RECONNECT, DATABASE_COMMIT
 from workers.failures import Throttle, broker_error, broker_errors, database_error
 from workers.ingest.inbox import MAX_MESSAGE_BYTES, Incoming, store_events
 from workers.ingest.wire import declare, events_queue
@@ -92,7 +93,7 @@ class IngestConsumer:
 
         Without the broker it says so in one warning (again at most every 30 s) and retries, backing off from
         1 s to 30 s; the messages of an unfinished batch are unacked, so the broker redelivers them."""
-        delay = 1.0
+        failures = 0
         while not self.stop.is_set():
             try:
                 if self.consume(idle_exit_seconds):
@@ -102,14 +103,14 @@ class IngestConsumer:
                 self.buffered_bytes = 0
                 if self.connected:
                     self.broker_down.reset()  # it was up: a new outage is worth a line at once
-                    delay = 1.0
+                    failures = 0
                 self.broker_down.warning(
                     "%s; retrying (backoff up to 30 s)", broker_error(self.broker_url or "BROKER_URL", e)
                 )
                 self.connected = False
-                if self.stop.wait(delay):
+                if self.stop.wait(BROKER_RECONNECT.delay(failures)):
                     return
-                delay = min(delay * 2, 30.0)
+                failures += 1
                 self.connection = self.connection.clone()
 
     def consume(self, idle_exit_seconds: float | None) -> bool:
@@ -148,7 +149,7 @@ class IngestConsumer:
     def commit_batch(self) -> None:
         batch, self.buffer, self.buffered_bytes = self.buffer, [], 0
         incoming = [Incoming(as_bytes(m.body), m.properties.get("message_id")) for m in batch]
-        delay = 0.5
+        failures = 0
         while True:
             try:
                 with self.sessions.begin() as session:
@@ -161,9 +162,9 @@ class IngestConsumer:
                 self.database_down.warning(
                     "storing %d events failed: %s; retrying (backoff up to 10 s)", len(batch), database_error(url, e)
                 )
-                if self.stop.wait(delay):
+                if self.stop.wait(DATABASE_COMMIT.delay(failures)):
                     return
-                delay = min(delay * 2, 10.0)
+                failures += 1
         ack_all(batch)
         self.stored += len(batch)
         # With -v: what reliability runs count (redelivered = given again after a consumer died unacked).

@@ -1,7 +1,7 @@
 """workers/delivery/retry.py: exponential backoff with full jitter, capped, within a retry window.
 
-Randomness is pinned: the module's `random` is replaced by a seeded generator (or by one that returns a bound),
-so every assertion is exact or a bound, never a matter of luck.
+Randomness is pinned: the `random` of workers/backoff.py (where RetryPolicy draws its delays) is replaced by a
+seeded generator (or by one that returns a bound), so every assertion is exact or a bound, never a matter of luck.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from config.settings import load_settings
 from tests.unit.builders import NOW
-from workers.delivery import retry
+from workers import backoff
 from workers.delivery.retry import RetryPolicy
 
 
@@ -33,13 +33,13 @@ class Bound:
 @pytest.fixture
 def top(monkeypatch: pytest.MonkeyPatch) -> Bound:
     bound = Bound(upper=True)
-    monkeypatch.setattr(retry, "random", bound)
+    monkeypatch.setattr(backoff, "random", bound)
     return bound
 
 
 @pytest.fixture
 def seeded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "random", random.Random(1414))
+    monkeypatch.setattr(backoff, "random", random.Random(1414))
 
 
 @pytest.mark.parametrize(("attempts", "ceiling"), [(0, 2.0), (1, 4.0), (2, 8.0), (5, 64.0), (8, 512.0)])
@@ -54,7 +54,7 @@ def test_the_ceiling_is_capped_and_huge_attempt_counts_do_not_overflow(top, atte
 
 
 def test_the_floor_is_zero(monkeypatch):
-    monkeypatch.setattr(retry, "random", Bound(upper=False))
+    monkeypatch.setattr(backoff, "random", Bound(upper=False))
     assert RetryPolicy().delay(7) == 0
 
 
