@@ -36,6 +36,7 @@ OPERATIONS = {
     ("DELETE", "/v1/admin/integrations/{integration_id}"),
     ("POST", "/v1/admin/integrations/{integration_id}/disable"),
     ("POST", "/v1/admin/integrations/{integration_id}/enable"),
+    ("POST", "/v1/admin/integrations/{integration_id}/key"),
     ("POST", "/v1/admin/privacy/erasures"),
     ("GET", "/v1/admin/privacy/erasures/{erasure_id}"),
     ("GET", "/v1/admin/events"),

@@ -65,6 +65,7 @@ DESCRIBED = {
     ("DELETE", ONE_INTEGRATION): (None, "200", "#/components/schemas/Deleted"),
     ("POST", f"{ONE_INTEGRATION}/disable"): (None, "200", "#/components/schemas/Integration"),
     ("POST", f"{ONE_INTEGRATION}/enable"): (None, "200", "#/components/schemas/Integration"),
+    ("POST", f"{ONE_INTEGRATION}/key"): ("#/components/schemas/Key", "200", "#/components/schemas/Integration"),
     ("POST", ERASURES): ("#/components/schemas/ErasureRequest", "202", "#/components/schemas/Erasure"),
     ("GET", f"{ERASURES}/{{erasure_id}}"): (None, "200", "#/components/schemas/Erasure"),
     ("GET", "/v1/admin/events"): (None, "200", {"type": "array", "items": {"$ref": "#/components/schemas/EventList"}}),

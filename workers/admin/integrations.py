@@ -1,22 +1,23 @@
-"""Admin routes of integrations: install one (POST .../sendgrid/install), list them, update, disable, enable and
-delete one (/v1/admin/integrations/<id>). The work is in workers.integrations (install, lifecycle), shared with
-the CLI and the console."""
+"""Admin routes of integrations: install one (POST .../sendgrid/install), list them, update, update the key,
+disable, enable and delete one (/v1/admin/integrations/<id>). The work is `workers.services.integrations`,
+shared with the CLI and the console."""
 
 from __future__ import annotations
 
 from flask_smorest import abort
-from sqlalchemy import select
 
-from config.secrets import redact
-from models import Integration
 from workers.admin import schemas
 from workers.admin.blueprint import blp, documented_errors, state, transaction
-from workers.integrations.lifecycle import DuplicateIntegration, IntegrationNotFound
-from workers.integrations.status import shown_status
+from workers.services import integrations as service
+from workers.services.install_body import install_request
 
 
-def refuse_duplicate(error: DuplicateIntegration):
+def refuse_duplicate(error: service.DuplicateIntegration):
     abort(409, message=f'install refused: {error} ("force": true)', errors={"existing_id": error.existing_id})
+
+
+def not_found(error: service.IntegrationNotFound):
+    abort(404, message=str(error))
 
 
 @blp.route("/admin/integration-catalog/sendgrid/install", methods=["POST"])
@@ -40,39 +41,13 @@ def install_sendgrid(body: dict) -> dict:
     account and list (same list and region, or the same key without a list) is a 409 naming the existing
     integration (`errors.existing_id`) unless the body says `"force": true`.
     """
-    from workers.integrations.install import InstallError, install
-
-    api_key = body["config"]["api_key"]
-    install_request = schemas.install_request(body)
     try:
         with transaction() as session:
-            result = install(session, install_request, state().settings)
-            return {
-                **integration_view(result.integration),
-                "created_fields": result.created_fields,
-                "warnings": [redact(w, api_key) for w in result.warnings],
-            }
-    except DuplicateIntegration as e:
+            return service.install(session, install_request(body), state().settings).to_dict()
+    except service.DuplicateIntegration as e:
         refuse_duplicate(e)
-    except InstallError as e:
-        abort(400, message=f"install failed: {redact(str(e), api_key)}")
-
-
-def integration_view(integration: Integration) -> dict:
-    status, reason = shown_status(integration, state().settings)
-    return {
-        "id": integration.id,
-        "name": integration.name,
-        "variant": integration.variant,
-        "delivery_mode": integration.delivery_mode,
-        "status": status.value,
-        "status_reason": reason,
-        "api_key": integration.api_key_hint,
-        "api_url": integration.api_url,
-        "default_list_id": integration.default_list_id,
-        "field_ids": {name: str(value) for name, value in (integration.field_ids or {}).items()},
-        "created_at": integration.created_at,
-    }
+    except service.InstallError as e:
+        abort(400, message=f"install failed: {e}")
 
 
 @blp.route("/admin/integrations", methods=["GET"])
@@ -85,11 +60,7 @@ def list_integrations() -> list[dict]:
     key) or `config_invalid` (its stored mapping does not load), with what to do in `status_reason`.
     """
     with transaction() as session:
-        return [integration_view(i) for i in session.scalars(select(Integration).order_by(Integration.id))]
-
-
-def not_found(error: IntegrationNotFound):
-    abort(404, message=str(error))
+        return service.list_integrations(session, state().settings)
 
 
 @blp.route("/admin/integrations/<int:integration_id>", methods=["PATCH"])
@@ -103,33 +74,42 @@ def update_integration(body: dict, integration_id: int) -> dict:
     most 100 and must fit the account's custom field budget, and a list another integration of the account
     delivers to is a 409 unless `"force": true`. A paused integration is active again afterwards.
     """
-    from workers.integrations.install import UNCHANGED, InstallError
-    from workers.integrations.install import update_integration as do_update
-    from workers.integrations.lifecycle import get_integration
-    from workers.tasks import after_commit, trigger_flush
-
     try:
         with transaction() as session:
-            integration = get_integration(session, integration_id, lock=True)
-            result = do_update(
+            return service.update(
                 session,
-                integration,
+                integration_id,
                 state().settings,
-                default_list_id=body.get("default_list_id", UNCHANGED),
+                default_list_id=body.get("default_list_id", service.UNCHANGED),
                 trait_fields=body.get("trait_fields"),
                 force=body["force"],
-            )
-            after_commit(session, lambda: trigger_flush([integration_id]))
-            return {
-                **integration_view(integration),
-                "created_fields": result.created_fields,
-                "warnings": result.warnings,
-            }
-    except IntegrationNotFound as e:
+            ).to_dict()
+    except service.IntegrationNotFound as e:
         not_found(e)
-    except DuplicateIntegration as e:
+    except service.DuplicateIntegration as e:
         refuse_duplicate(e)
-    except InstallError as e:
+    except service.InstallError as e:
+        abort(400, message=f"update failed: {e}")
+
+
+@blp.route("/admin/integrations/<int:integration_id>/key", methods=["POST"])
+@blp.arguments(schemas.KeySchema, example={"api_key": "SG.xxxxxxxxxxxxxxxxxxxx"})
+@blp.response(200, schemas.IntegrationSchema)
+@documented_errors("NOT_FOUND")
+def update_integration_key(body: dict, integration_id: int) -> dict:
+    """Replace an integration's API key
+
+    Checks the new key against SendGrid (GET /v3/scopes) as install does, stores it encrypted and sets the
+    integration active: deliveries held while the old key was refused go out on the flush that follows. A key
+    SendGrid rejects is a 400 whose message gives the troubleshooting advice, and the stored key stays; the key
+    is never echoed. What `signal-sendgrid integrations update-key` and the console's key form do.
+    """
+    try:
+        with transaction() as session:
+            return service.update_key(session, integration_id, body["api_key"], state().settings)
+    except service.IntegrationNotFound as e:
+        not_found(e)
+    except service.InstallError as e:
         abort(400, message=f"update failed: {e}")
 
 
@@ -142,12 +122,10 @@ def disable_integration(integration_id: int) -> dict:
     Processing makes no deliveries for it and the flush skips it until it is enabled; events processed
     meanwhile are never delivered to it. Queued deliveries wait and go out after enable. Its history stays.
     """
-    from workers.integrations.lifecycle import disable_integration as disable
-
     try:
         with transaction() as session:
-            return integration_view(disable(session, integration_id))
-    except IntegrationNotFound as e:
+            return service.disable(session, integration_id, state().settings)
+    except service.IntegrationNotFound as e:
         not_found(e)
 
 
@@ -160,15 +138,10 @@ def enable_integration(integration_id: int) -> dict:
     Sets it active (from disabled, or from a pause a person fixed) and flushes its queued deliveries. A key or
     mapping this server cannot use shows at once as `key_unreadable` / `config_invalid` with the reason.
     """
-    from workers.integrations.lifecycle import enable_integration as enable
-    from workers.tasks import after_commit, trigger_flush
-
     try:
         with transaction() as session:
-            integration = enable(session, integration_id, state().settings)
-            after_commit(session, lambda: trigger_flush([integration_id]))
-            return integration_view(integration)
-    except IntegrationNotFound as e:
+            return service.enable(session, integration_id, state().settings)
+    except service.IntegrationNotFound as e:
         not_found(e)
 
 
@@ -182,10 +155,8 @@ def delete_integration(integration_id: int) -> dict:
     its account (the counts are in `removed`). Events, identity links and the contacts in SendGrid itself
     stay (`kept`). To stop delivering and keep the history, disable it instead.
     """
-    from workers.integrations.lifecycle import delete_integration as delete
-
     try:
         with transaction() as session:
-            return delete(session, integration_id).to_dict()
-    except IntegrationNotFound as e:
+            return service.delete(session, integration_id).to_dict()
+    except service.IntegrationNotFound as e:
         not_found(e)

@@ -1,12 +1,8 @@
-"""What the command modules share: settings with the database usable, RabbitMQ reachable, and the flush trigger."""
+"""What the command modules share: settings with the database usable, RabbitMQ reachable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import click
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from config.settings import ConfigError, Settings, load_settings
 from models.db import check_connection, database_url, get_engine
@@ -50,16 +46,3 @@ def broker_connection(url: str, retries: int = 1):  # noqa: ANN201 - a kombu Con
         connection.release()
         raise broker_error(url, e) from e
     return connection
-
-
-def flush_after_commit(session: Session, integration_ids: Iterable[int]) -> None:
-    """Trigger a flush of these integrations once the command's transaction has committed."""
-    from workers.tasks import after_commit, trigger_flush
-
-    def trigger() -> None:
-        try:
-            trigger_flush(integration_ids)
-        except Exception as e:  # the sweep flushes them anyway
-            click.echo(f"note: could not trigger a flush now ({type(e).__name__}); the sweep will", err=True)
-
-    after_commit(session, trigger)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 import click
-from sqlalchemy import select
 
-from config.secrets import redact
-from models import Integration
 from models.db import session_scope
-from workers.cli.common import flush_after_commit, ready_settings
+from workers.cli.common import ready_settings
+from workers.services import integrations as service
+from workers.services.vocabulary import parse_field_option
 
 KEY_IN_PS = (
     "Given as an option the key shows in `ps` (and shell history) while the command runs: "
@@ -20,13 +20,11 @@ KEY_IN_PS = (
 
 
 def parse_fields(values: tuple[str, ...]) -> dict[str, str]:
-    fields = {}
-    for value in values:
-        trait, sep, name = value.partition("=")
-        if not sep or not trait.strip() or not name.strip():
-            raise click.BadParameter(f"{value!r}: expected TRAIT=FIELD_NAME", param_hint="--field")
-        fields[trait.strip()] = name.strip()
-    return fields
+    """`--field TRAIT=FIELD_NAME` options as trait -> custom field name; a bad one is a usage error."""
+    try:
+        return dict(parse_field_option(value) for value in values)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @click.command()
@@ -55,17 +53,13 @@ def install(
       read -rs SENDGRID_API_KEY && export SENDGRID_API_KEY
       signal-sendgrid install --default-list-id LIST_UUID
     """
-    from workers.integrations.install import InstallError, InstallRequest
-    from workers.integrations.install import install as do_install
-    from workers.integrations.lifecycle import DuplicateIntegration
-
     settings = ready_settings()
     options: dict = {"require_consent": require_consent}
     if user_id_field:
         options["user_id_field"] = user_id_field
     if unsubscribe_group_id is not None:
         options["unsubscribe_group_id"] = unsubscribe_group_id
-    request = InstallRequest(
+    request = service.InstallRequest(
         api_key=api_key,
         name=name,
         default_list_id=default_list_id,
@@ -76,41 +70,32 @@ def install(
     )
     try:
         with session_scope() as session:
-            result = do_install(session, request, settings)
-            integration_id = result.integration.id
-    except DuplicateIntegration as e:
+            result = service.install(session, request, settings)
+    except service.DuplicateIntegration as e:
         click.echo(f"install refused: {e} (--force)", err=True)
         sys.exit(1)
-    except InstallError as e:
-        click.echo(f"install failed: {redact(str(e), api_key)}", err=True)
+    except service.InstallError as e:
+        click.echo(f"install failed: {e}", err=True)
         sys.exit(1)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if result.created_fields:
         click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
-    click.echo(integration_id)
+    click.echo(result.integration["id"])
 
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def integrations(ctx: click.Context, as_json: bool) -> None:
-    """List installed integrations (API keys masked)."""
-    from workers.integrations.status import shown_status
-
+    """List installed integrations (API keys masked); `--json` gives what GET /v1/admin/integrations gives."""
     if ctx.invoked_subcommand:
         return
     settings = ready_settings()
     with session_scope() as session:
-        rows = []
-        for i in session.scalars(select(Integration).order_by(Integration.id)):
-            status, reason = shown_status(i, settings)
-            rows.append({
-                "id": i.id, "name": i.name, "status": status.value, "api_key": i.api_key_hint, "api_url": i.api_url,
-                "default_list_id": i.default_list_id, "fields": i.field_ids, "status_reason": reason,
-            })  # fmt: skip
+        rows = service.list_integrations(session, settings)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, default=datetime.isoformat))
         return
     if not rows:
         click.echo("no integrations installed: run `SENDGRID_API_KEY=... signal-sendgrid install`")
@@ -133,19 +118,12 @@ def integrations(ctx: click.Context, as_json: bool) -> None:
 def update_key(integration_id: int, api_key: str) -> None:
     """Replace an integration's API key (checked first) and resume delivery. The key comes from
     SENDGRID_API_KEY or a hidden prompt, so it stays out of `ps`."""
-    from workers.integrations.install import InstallError
-    from workers.integrations.install import update_key as do_update
-
     settings = ready_settings()
     try:
         with session_scope() as session:
-            integration = session.get(Integration, integration_id)
-            if integration is None:
-                raise click.ClickException(f"no integration {integration_id}")
-            do_update(session, integration, api_key, settings)
-            flush_after_commit(session, [integration_id])
-    except InstallError as e:
-        click.echo(f"update failed: {redact(str(e), api_key)}", err=True)
+            service.update_key(session, integration_id, api_key, settings)
+    except service.InstallError as e:
+        click.echo(f"update failed: {e}", err=True)
         sys.exit(1)
     click.echo(f"integration {integration_id}: key updated, delivery resumed")
 
@@ -154,69 +132,55 @@ def update_key(integration_id: int, api_key: str) -> None:
 @click.argument("integration_id", type=int)
 @click.option("--default-list-id", help="New default list id (checked against SendGrid; '' drops it).")
 @click.option("--field", "fields", multiple=True, metavar="TRAIT=FIELD_NAME", help="Replace the trait mappings.")
-@click.option("--resume", is_flag=True, help="Set the integration active again.")
+@click.option("--resume", is_flag=True, help="Set the integration active again, rechecked as `enable` does.")
 @click.option("--force", is_flag=True, help="Accept a list another integration of this account delivers to.")
 def update_integration(integration_id: int, default_list_id, fields: tuple[str, ...], resume: bool, force: bool):
     """Change an integration's list or trait mappings (checked as install checks them), or resume it after a
     configuration error was fixed."""
-    from models import IntegrationStatus
-    from workers.integrations.install import UNCHANGED, InstallError
-    from workers.integrations.install import update_integration as do_update
-    from workers.integrations.lifecycle import DuplicateIntegration, get_integration
-
     settings = ready_settings()
     try:
         with session_scope() as session:
-            integration = get_integration(session, integration_id, lock=True)
-            if default_list_id is not None or fields:
-                result = do_update(
-                    session,
-                    integration,
-                    settings,
-                    default_list_id=UNCHANGED if default_list_id is None else default_list_id,
-                    trait_fields=parse_fields(fields) if fields else None,
-                    force=force,
-                )
-                for warning in result.warnings:
-                    click.echo(f"warning: {warning}", err=True)
-                if result.created_fields:
-                    click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
-            if resume:
-                integration.status, integration.status_reason = IntegrationStatus.ACTIVE, None
-            status = integration.status.value
-            flush_after_commit(session, [integration_id])
-    except DuplicateIntegration as e:
+            result = service.update(
+                session,
+                integration_id,
+                settings,
+                default_list_id=service.UNCHANGED if default_list_id is None else default_list_id,
+                trait_fields=parse_fields(fields) if fields else None,
+                force=force,
+                resume=resume,
+            )
+    except service.DuplicateIntegration as e:
         click.echo(f"update refused: {e} (--force)", err=True)
         sys.exit(1)
-    except InstallError as e:
+    except service.InstallError as e:
         click.echo(f"update failed: {e}", err=True)
         sys.exit(1)
-    click.echo(f"integration {integration_id} updated ({status})")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if result.created_fields:
+        click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
+    status, reason = result.integration["status"], result.integration["status_reason"]
+    click.echo(f"integration {integration_id} updated ({status})" + (f": {reason}" if resume and reason else ""))
 
 
 @integrations.command("disable")
 @click.argument("integration_id", type=int)
 def disable(integration_id: int) -> None:
     """Stop delivering to an integration until `enable` (its history stays)."""
-    from workers.integrations.lifecycle import DISABLE_NOTE, disable_integration
-
-    ready_settings()
+    settings = ready_settings()
     with session_scope() as session:
-        disable_integration(session, integration_id)
-    click.echo(f"integration {integration_id} disabled: {DISABLE_NOTE}")
+        service.disable(session, integration_id, settings)
+    click.echo(f"integration {integration_id} disabled: {service.DISABLE_NOTE}")
 
 
 @integrations.command("enable")
 @click.argument("integration_id", type=int)
 def enable(integration_id: int) -> None:
     """Deliver to a disabled (or paused) integration again; its queued deliveries go out now."""
-    from workers.integrations.lifecycle import enable_integration
-
     settings = ready_settings()
     with session_scope() as session:
-        integration = enable_integration(session, integration_id, settings)
-        status, reason = integration.status.value, integration.status_reason
-        flush_after_commit(session, [integration_id])
+        shown = service.enable(session, integration_id, settings)
+    status, reason = shown["status"], shown["status_reason"]
     click.echo(f"integration {integration_id} {status}" + (f": {reason}" if reason else ""))
 
 
@@ -225,11 +189,11 @@ def enable(integration_id: int) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(integration_id: int, yes: bool) -> None:
     """Delete an integration with its deliveries, attempts, import jobs and contact state; events stay."""
-    from workers.integrations.lifecycle import DELETE_KEEPS, delete_integration
-
     ready_settings()
     if not yes:
-        click.confirm(f"delete integration {integration_id} and its delivery history? ({DELETE_KEEPS})", abort=True)
+        click.confirm(
+            f"delete integration {integration_id} and its delivery history? ({service.DELETE_KEEPS})", abort=True
+        )
     with session_scope() as session:
-        removed = delete_integration(session, integration_id)
+        removed = service.delete(session, integration_id)
     click.echo(removed.summary())

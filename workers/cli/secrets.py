@@ -1,4 +1,5 @@
-"""Keys at rest: `signal-sendgrid generate-key` and `signal-sendgrid rotate-keys`.
+"""Keys at rest: `signal-sendgrid generate-key` and `signal-sendgrid rotate-keys` (the work is
+`workers.services.secrets`).
 
 Rotating SIGNAL_SECRET_KEY (docs/operations.md): put a new key first (`SIGNAL_SECRET_KEY=new,old`) in every
 process, run `rotate-keys` once, then drop the old key. Until then each process decrypts with either key.
@@ -6,49 +7,13 @@ process, run `rotate-keys` once, then drop the old key. Until then each process 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import click
 from cryptography.fernet import Fernet
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from config.secrets import reencrypt_key, secret_for, uses_newest_key
-from config.settings import ConfigError
+from config.secrets import secret_for
 from models.db import session_scope
 from workers.cli.common import ready_settings
-
-
-@dataclass
-class Rotation:
-    reencrypted: int  # every stored key, now under the newest key
-    were_older: int  # of them, how many an older key had encrypted
-
-
-def rotate_keys(session: Session, secret: str) -> Rotation:
-    """Re-encrypt every integration's API key with the newest key of `secret`, in the caller's transaction.
-
-    All or nothing: if any stored key is decrypted by none of the keys, ConfigError names the integrations and
-    nothing is changed (the caller rolls back)."""
-    from models import Integration
-
-    integrations = session.scalars(select(Integration).order_by(Integration.id).with_for_update()).all()
-    unreadable, older = [], 0
-    for integration in integrations:
-        token = integration.api_key_encrypted
-        try:
-            integration.api_key_encrypted = reencrypt_key(token, secret)
-        except ConfigError:
-            unreadable.append(integration.id)
-            continue
-        older += not uses_newest_key(token, secret)
-    if unreadable:
-        ids = ", ".join(str(i) for i in unreadable)
-        raise ConfigError(
-            f"no key in SIGNAL_SECRET_KEY decrypts the API key of integration {ids}: add the key it was "
-            f"encrypted with after the newest one (or `integrations update-key`); nothing was changed"
-        )
-    return Rotation(reencrypted=len(integrations), were_older=older)
+from workers.services.secrets import rotate_keys
 
 
 @click.command("generate-key")

@@ -1,6 +1,6 @@
 """Installing SendGrid from the console (`/integrations/install/sendgrid`): the form, its "check key" step that
 offers the account's lists, and "Install Integration", which loads the form through the API's InstallSchema and
-installs through workers.integrations.install, so the console checks exactly what the API and CLI check.
+installs through workers.services.integrations, so the console checks exactly what the API and CLI check.
 
 The API key is never sent back to the browser: after a check, or a refusal, the form carries it encrypted with
 the server's SIGNAL_SECRET_KEY (`key_token`) so the operator does not type it twice; the page holds no key.
@@ -12,13 +12,11 @@ from flask import redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from config.secrets import decrypt_key, encrypt_key, redact, secret_for
-from config.settings import SENDGRID_API_EU, ConfigError
+from config.settings import ConfigError
 from workers.admin.blueprint import state, transaction
-from workers.admin.schemas import InstallSchema, install_request
 from workers.console.blueprint import console
-from workers.integrations.install import InstallError, check_key, install
-from workers.integrations.lifecycle import DuplicateIntegration
-from workers.sendgrid.client import SendGridClient
+from workers.services import integrations as service
+from workers.services.install_body import InstallSchema, install_request
 
 # The product page's troubleshooting advice, by the field it concerns.
 ADVICE = {
@@ -127,13 +125,11 @@ def install_submit():
         return render(values, api_key, errors), 400
     try:
         with transaction() as session:
-            integration = install(session, install_request(loaded), state().settings).integration
-            new_id = integration.id
-    except DuplicateIntegration as e:
+            new_id = service.install(session, install_request(loaded), state().settings).integration["id"]
+    except service.DuplicateIntegration as e:
         return render(values, api_key, duplicate_id=e.existing_id, duplicate_message=redact(str(e), api_key)), 409
-    except InstallError as e:
-        message = redact(str(e), api_key)
-        return render(values, api_key, {error_field(message): message}), 400
+    except service.InstallError as e:
+        return render(values, api_key, {error_field(str(e)): str(e)}), 400
     return redirect(url_for("console.integration_page", integration_id=new_id, installed=1))
 
 
@@ -141,21 +137,12 @@ def check_step(values: dict, api_key: str):
     """Check the key's scopes and offer the account's lists in a choice."""
     if not api_key:
         return render(values, errors={"api_key": "enter the API key to check it"}), 400
-    settings = state().settings
-    client = SendGridClient(SENDGRID_API_EU if values["region"] == "eu" else settings.sendgrid_api_url, api_key)
     try:
-        check_key(client)
-    except InstallError as e:
-        message = redact(str(e), api_key)
-        return render(values, api_key, {error_field(message): message}), 400
-    answer = client.lists()
-    if not answer.ok:
-        message = redact(f"the key works, but the lists could not be read: {answer.message}", api_key)
-        return render(values, api_key, {"default_list_id": message}), 400
-    lists = [
-        {"id": str(item.get("id")), "name": item.get("name") or "", "count": item.get("contact_count")}
-        for item in (answer.body or {}).get("result", [])
-    ]
+        lists = service.check_key(api_key, values["region"], state().settings)
+    except service.ListsUnreadable as e:
+        return render(values, api_key, {"default_list_id": str(e)}), 400
+    except service.InstallError as e:
+        return render(values, api_key, {error_field(str(e)): str(e)}), 400
     return render(values, api_key, checked=True, lists=lists)
 
 
