@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -28,43 +31,6 @@ SECRET_FIELDS = ("secret_key", "admin_token", "ingest_token", "metrics_token")
 
 class ConfigError(Exception):
     """A setting that cannot be used; its message is one line a person can act on."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None  # None: the embedded PostgreSQL server in `home` (models.db.database_url)
-    broker_url: str
-    sendgrid_api_url: str
-    secret_key: str | None  # SIGNAL_SECRET_KEY: Fernet keys, comma-separated, newest first (checked here)
-    admin_token: str | None
-    home: Path  # SIGNAL_HOME: the embedded server's data and the key file that goes with it
-    retry_base_seconds: float = 2.0  # SIGNAL_RETRY_BASE_SECONDS: SendGrid outages back off from this ...
-    retry_cap_seconds: float = 600.0  # SIGNAL_RETRY_CAP_SECONDS: ... to at most this, with full jitter,
-    retry_window: timedelta = timedelta(hours=24)  # SIGNAL_RETRY_WINDOW_HOURS: then deliveries are failed
-    hold_window: timedelta = timedelta(hours=24 * 7)  # SIGNAL_HOLD_WINDOW_HOURS: how long events wait for an identify
-    max_clock_skew: timedelta = timedelta(hours=24)  # SIGNAL_MAX_CLOCK_SKEW_HOURS: a later timestamp is its arrival
-    retention: timedelta = timedelta(days=30)  # SIGNAL_RETENTION_DAYS: then payloads, patches, error texts go
-    trusted_proxies: int = 0  # SIGNAL_TRUSTED_PROXIES: reverse proxies in front of `api` whose X-Forwarded-* to trust
-    ingest_token: str | None = None  # SIGNAL_INGEST_TOKEN: allows POST /v1/events only
-    metrics_token: str | None = None  # SIGNAL_METRICS_TOKEN: when set, /metrics requires it (or the admin token)
-    api_read_deadline: float = 10.0  # SIGNAL_API_READ_DEADLINE_SECONDS: a request not read in full by then is closed
-    api_connections_per_client: int = 50  # SIGNAL_API_CONNECTIONS_PER_CLIENT: open connections of one client
-
-    @property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
-
-    def __repr__(self) -> str:
-        """Secrets never shown; URLs with their passwords hidden."""
-        shown = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in SECRET_FIELDS:
-                value = None if value is None else "***"
-            elif item.name.endswith("_url") and value is not None:
-                value = hide_password(value)
-            shown.append(f"{item.name}={value!r}")
-        return f"Settings({', '.join(shown)})"
 
 
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/?#@]*:)(.*)@", re.IGNORECASE)
@@ -104,34 +70,6 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    database_url = env.get("DATABASE_URL") or None
-    if database_url is not None:
-        database_url = _check_url("DATABASE_URL", _with_driver(database_url), ("postgresql",))
-    broker_url = env.get("BROKER_URL") or "memory://"
-    api_url = (env.get("SENDGRID_API_URL") or SENDGRID_API_US).rstrip("/")
-    return Settings(
-        database_url=database_url,
-        broker_url=_check_url("BROKER_URL", broker_url, ("amqp", "amqps", "pyamqp", "memory")),
-        sendgrid_api_url=_check_url("SENDGRID_API_URL", api_url, ("http", "https")),
-        secret_key=check_fernet_keys("SIGNAL_SECRET_KEY", env.get("SIGNAL_SECRET_KEY") or None),
-        admin_token=_token(env, "SIGNAL_ADMIN_TOKEN"),
-        ingest_token=_token(env, "SIGNAL_INGEST_TOKEN"),
-        metrics_token=_token(env, "SIGNAL_METRICS_TOKEN"),
-        home=Path(env.get("SIGNAL_HOME") or DEFAULT_HOME),
-        retry_base_seconds=_number(env, "SIGNAL_RETRY_BASE_SECONDS", 2.0),
-        retry_cap_seconds=_number(env, "SIGNAL_RETRY_CAP_SECONDS", 600.0),
-        retry_window=timedelta(hours=_number(env, "SIGNAL_RETRY_WINDOW_HOURS", 24.0)),
-        hold_window=timedelta(hours=_number(env, "SIGNAL_HOLD_WINDOW_HOURS", 24.0 * 7)),
-        max_clock_skew=_hours(env, "SIGNAL_MAX_CLOCK_SKEW_HOURS", 24.0),
-        retention=timedelta(days=_number(env, "SIGNAL_RETENTION_DAYS", 30.0)),
-        trusted_proxies=_count(env, "SIGNAL_TRUSTED_PROXIES"),
-        api_read_deadline=_number(env, "SIGNAL_API_READ_DEADLINE_SECONDS", 10.0),
-        api_connections_per_client=_count(env, "SIGNAL_API_CONNECTIONS_PER_CLIENT", default=50, least=1),
-    )
-
-
 def check_fernet_keys(name: str, value: str | None) -> str | None:
     """Fernet keys separated by commas, newest first; anything else (a passphrase, an empty key file) is refused:
     a passphrase stretched with a fixed salt is cheap to guess, and an empty one encrypts with nothing."""
@@ -150,8 +88,12 @@ def check_fernet_keys(name: str, value: str | None) -> str | None:
     return ",".join(keys)
 
 
-def _token(env, name: str) -> str | None:
-    value = env.get(name) or None
+def _fernet_keys(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    return check_fernet_keys(name, env.get(name) or default)
+
+
+def _token(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name) or default
     if value is not None and len(value) < MIN_TOKEN_LENGTH:
         raise ConfigError(
             f"{name} must be at least {MIN_TOKEN_LENGTH} characters (it has {len(value)}): "
@@ -160,7 +102,7 @@ def _token(env, name: str) -> str | None:
     return value
 
 
-def _number(env, name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
     value = env.get(name)
     if not value:
         return default
@@ -173,14 +115,18 @@ def _number(env, name: str, default: float) -> float:
     return number
 
 
-def _hours(env, name: str, default: float) -> timedelta:
+def _hours(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
     try:
-        return timedelta(hours=_number(env, name, default))
+        return timedelta(hours=_number(env, name, default / timedelta(hours=1)))
     except (OverflowError, ValueError):  # inf, nan, or beyond timedelta's 999,999,999 days
         raise ConfigError(f"{name} must be a number of hours below 2.4e10, got {env.get(name)!r}") from None
 
 
-def _count(env, name: str, default: int = 0, least: int = 0) -> int:
+def _days(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    return timedelta(days=_number(env, name, default / timedelta(days=1)))
+
+
+def _count(env: Mapping[str, str], name: str, default: int = 0, least: int = 0) -> int:
     value = env.get(name) or str(default)
     if not value.isdigit() or int(value) < least:
         raise ConfigError(f"{name} must be a whole number ({least} or more), got {value!r}")
@@ -194,3 +140,86 @@ def _with_driver(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def _setting(default: Any, env: str, read: Callable[[Mapping[str, str], str, Any], Any]) -> Any:
+    """A field whose default is written here once: `read(environ, env, default)` gives its value, the default
+    when the variable is unset or empty."""
+    return field(default=default, metadata={"env": env, "read": read})
+
+
+def _database_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    url = env.get(name) or default
+    return None if url is None else _check_url(name, _with_driver(url), ("postgresql",))
+
+
+def _url(*schemes: str, base: bool = False) -> Callable[[Mapping[str, str], str, str], str]:
+    """A URL with one of these schemes; a `base` URL (paths are appended to it) without its trailing slash."""
+
+    def read(env: Mapping[str, str], name: str, default: str) -> str:
+        url = env.get(name) or default
+        return _check_url(name, url.rstrip("/") if base else url, schemes)
+
+    return read
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    return Path(env.get(name) or default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting with its environment variable and its default, written once; `load_settings()` reads them."""
+
+    # None: the embedded PostgreSQL server in `home` (models.db.database_url)
+    database_url: str | None = _setting(None, "DATABASE_URL", _database_url)
+    broker_url: str = _setting("memory://", "BROKER_URL", _url("amqp", "amqps", "pyamqp", "memory"))
+    sendgrid_api_url: str = _setting(SENDGRID_API_US, "SENDGRID_API_URL", _url("http", "https", base=True))
+    # Fernet keys, comma-separated, newest first (checked here)
+    secret_key: str | None = _setting(None, "SIGNAL_SECRET_KEY", _fernet_keys)
+    admin_token: str | None = _setting(None, "SIGNAL_ADMIN_TOKEN", _token)
+    # The embedded server's data and the key file that goes with it
+    home: Path = _setting(Path(DEFAULT_HOME), "SIGNAL_HOME", _path)
+    # SendGrid outages back off from retry_base_seconds to at most retry_cap_seconds, with full jitter; after
+    # retry_window (hours) their deliveries are failed
+    retry_base_seconds: float = _setting(2.0, "SIGNAL_RETRY_BASE_SECONDS", _number)
+    retry_cap_seconds: float = _setting(600.0, "SIGNAL_RETRY_CAP_SECONDS", _number)
+    retry_window: timedelta = _setting(timedelta(hours=24), "SIGNAL_RETRY_WINDOW_HOURS", _hours)
+    # How long events wait for an identify
+    hold_window: timedelta = _setting(timedelta(hours=24 * 7), "SIGNAL_HOLD_WINDOW_HOURS", _hours)
+    # A timestamp later than its arrival by more than this takes its arrival as its time
+    max_clock_skew: timedelta = _setting(timedelta(hours=24), "SIGNAL_MAX_CLOCK_SKEW_HOURS", _hours)
+    # Then payloads, patches, error texts go
+    retention: timedelta = _setting(timedelta(days=30), "SIGNAL_RETENTION_DAYS", _days)
+    # Reverse proxies in front of `api` whose X-Forwarded-* to trust
+    trusted_proxies: int = _setting(0, "SIGNAL_TRUSTED_PROXIES", _count)
+    ingest_token: str | None = _setting(None, "SIGNAL_INGEST_TOKEN", _token)  # allows POST /v1/events only
+    # When set, /metrics requires it (or the admin token)
+    metrics_token: str | None = _setting(None, "SIGNAL_METRICS_TOKEN", _token)
+    # A request not read in full by then is closed
+    api_read_deadline: float = _setting(10.0, "SIGNAL_API_READ_DEADLINE_SECONDS", _number)
+    # Open connections of one client
+    api_connections_per_client: int = _setting(50, "SIGNAL_API_CONNECTIONS_PER_CLIENT", partial(_count, least=1))
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def __repr__(self) -> str:
+        """Secrets never shown; URLs with their passwords hidden."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in SECRET_FIELDS:
+                value = None if value is None else "***"
+            elif item.name.endswith("_url") and value is not None:
+                value = hide_password(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        **{item.name: item.metadata["read"](env, item.metadata["env"], item.default) for item in fields(Settings)}
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from config.secrets import decrypt_key, encrypt_key, mask_key, redact
-from config.settings import SENDGRID_API_US, ConfigError, hide_password, load_settings
+from config.settings import SENDGRID_API_US, ConfigError, Settings, hide_password, load_settings
 
 KEY = "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
 NEW, OLD = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -21,6 +22,35 @@ def test_embedded_defaults_need_no_services():
     assert settings.broker_url == "memory://"
     assert settings.sendgrid_api_url == SENDGRID_API_US
     assert load_settings({"SIGNAL_HOME": "/srv/signal"}).home == Path("/srv/signal")
+
+
+def test_each_setting_names_its_variable_and_its_default_is_written_once():
+    assert load_settings({}) == Settings()  # an unset variable gives the field's own default
+    assert {item.name: item.metadata["env"] for item in fields(Settings)} == {
+        "database_url": "DATABASE_URL",
+        "broker_url": "BROKER_URL",
+        "sendgrid_api_url": "SENDGRID_API_URL",
+        "secret_key": "SIGNAL_SECRET_KEY",
+        "admin_token": "SIGNAL_ADMIN_TOKEN",
+        "home": "SIGNAL_HOME",
+        "retry_base_seconds": "SIGNAL_RETRY_BASE_SECONDS",
+        "retry_cap_seconds": "SIGNAL_RETRY_CAP_SECONDS",
+        "retry_window": "SIGNAL_RETRY_WINDOW_HOURS",
+        "hold_window": "SIGNAL_HOLD_WINDOW_HOURS",
+        "max_clock_skew": "SIGNAL_MAX_CLOCK_SKEW_HOURS",
+        "retention": "SIGNAL_RETENTION_DAYS",
+        "trusted_proxies": "SIGNAL_TRUSTED_PROXIES",
+        "ingest_token": "SIGNAL_INGEST_TOKEN",
+        "metrics_token": "SIGNAL_METRICS_TOKEN",
+        "api_read_deadline": "SIGNAL_API_READ_DEADLINE_SECONDS",
+        "api_connections_per_client": "SIGNAL_API_CONNECTIONS_PER_CLIENT",
+    }
+
+
+@pytest.mark.parametrize("name", ["SIGNAL_RETRY_WINDOW_HOURS", "SIGNAL_HOLD_WINDOW_HOURS"])
+def test_a_window_that_timedelta_cannot_hold_is_refused_naming_the_setting(name):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: "inf"})
 
 
 def test_a_database_url_names_postgresql():
