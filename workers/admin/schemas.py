@@ -19,10 +19,10 @@ from workers.services.install_body import (
     printable,
     text,
 )
+from workers.services.vocabulary import REPLAYABLE
 
 MAX_BATCH = 500  # events per POST /v1/events
 MAX_INT = 2**63 - 1  # ids are BIGINT
-REPLAYABLE = ("failed", "import_errored", "skipped")
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
