@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from models import AttemptKind, Contact, Integration
+from models.contact import CONSENT_UNFORWARDED
 from workers.delivery.report import FlushReport
 from workers.sendgrid.attempts import record_attempt
 from workers.sendgrid.client import SendGridClient
@@ -17,13 +18,7 @@ def sync_suppressions(session: Session, integration: Integration, client: SendGr
     if group is None:
         return
     contacts = session.scalars(
-        select(Contact).where(
-            Contact.integration_id == integration.id,
-            or_(
-                Contact.consent.is_(False) & Contact.suppressed.is_(False),
-                Contact.consent.is_(True) & Contact.suppressed.is_(True),
-            ),
-        )
+        select(Contact).where(Contact.integration_id == integration.id, text(CONSENT_UNFORWARDED))
     ).all()
     withdraw = [c for c in contacts if c.consent is False]
     for start in range(0, len(withdraw), 1000):

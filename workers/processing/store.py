@@ -19,6 +19,7 @@ from decimal import Decimal
 from sqlalchemy import (
     and_,
     bindparam,
+    case,
     or_,
     select,
     tuple_,
@@ -96,10 +97,22 @@ _LOCK_CONTACTS = (
 _CONTACT_CHANGE = {"fields": _contacts.fields, "consents": _contacts.consent, "consent_ats": _contacts.consent_at,
                    "ltvs": _contacts.lifetime_value}  # fmt: skip
 _changed_contacts = unnest(ids=_contacts.id, **_CONTACT_CHANGE)
+_new_contact_values = dict(zip(_CONTACT_CHANGE.values(), stored(_changed_contacts, _CONTACT_CHANGE), strict=True))
+_new_consent = _new_contact_values[_contacts.consent]
+# Every change of consent is forwarded to the unsubscribe group, whatever the flush last believed SendGrid holds: a
+# flush that died after its request reached SendGrid (and before its commit) leaves `suppressed` wrong, and the next
+# change would otherwise be taken as already in place. A grant ending a withdrawal removes the suppression (a 404 is
+# fine); a withdrawal adds it again. (In SET, `contacts.consent` is the row's value before this update.)
+_FORWARD_CONSENT = case(
+    (and_(_new_consent.is_(True), _contacts.consent.is_(False)), True),
+    (and_(_new_consent.is_(False), _contacts.consent.is_distinct_from(False)), False),
+    else_=_contacts.suppressed,
+)
 _UPDATE_CONTACTS = (  # updated_at: Contact's onupdate
     update(Contact.__table__)
     .where(_contacts.id == _changed_contacts.c.ids)
-    .values(dict(zip(_CONTACT_CHANGE.values(), stored(_changed_contacts, _CONTACT_CHANGE), strict=True)))
+    .values(_new_contact_values)
+    .values(suppressed=_FORWARD_CONSENT)
 )
 
 _ORDER = {"ints": _orders.integration_id, "emails": _orders.email, "ids": _orders.order_id,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from config.settings import load_settings
-from models import Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
+from models import Contact, Delivery, DeliveryStatus, Event, EventStatus, Integration, IntegrationStatus
 from models.base import has_status, utcnow
+from models.contact import CONSENT_UNFORWARDED
 from workers.processing.process import release_linked_held
 
 LOST_TRIGGER_AFTER = timedelta(seconds=30)
@@ -47,14 +48,20 @@ def sweep(session: Session, lost_after: timedelta = LOST_TRIGGER_AFTER, find_los
     # Before the query below, which then finds the integrations of what it released (queued in this transaction).
     result.released_held, _touched = release_linked_held(session, UNRELEASED_AFTER)
     ready = or_(Integration.paused_until.is_(None), Integration.paused_until <= now)
+    queued = (
+        select(Delivery.id)
+        .where(Delivery.integration_id == Integration.id, has_status(Delivery.status, DeliveryStatus.QUEUED))
+        .exists()
+    )
+    # A consent change is forwarded by a flush; one whose trigger was lost has no queued delivery to show for it.
+    has_group = func.coalesce(Integration.config["unsubscribe_group_id"].as_string(), "") != ""
+    consent_to_forward = has_group & (
+        select(Contact.id).where(Contact.integration_id == Integration.id, text(CONSENT_UNFORWARDED)).exists()
+    )
     result.integrations_to_flush = list(
         session.scalars(
             select(Integration.id).where(
-                Integration.status == IntegrationStatus.ACTIVE,
-                ready,
-                select(Delivery.id)
-                .where(Delivery.integration_id == Integration.id, has_status(Delivery.status, DeliveryStatus.QUEUED))
-                .exists(),
+                Integration.status == IntegrationStatus.ACTIVE, ready, or_(queued, consent_to_forward)
             )
         )
     )
