@@ -4,6 +4,7 @@ so a second update waits for the first, and `integrations update --resume` reche
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -131,3 +132,10 @@ def test_update_resume_rechecks_as_enable_does(db, sandbox, integration, service
     resumed = cli(service_env, "integrations", "update", str(integration.id), "--resume")
     assert resumed.stdout.strip() == f"integration {integration.id} updated (active)", resumed.stderr
     assert status_of(db, integration.id) == (IntegrationStatus.ACTIVE, None)
+
+
+def test_the_cli_json_is_the_api_body(db, sandbox, integration, service_env, api):
+    listed = cli(service_env, "integrations", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == api.get("/v1/admin/integrations").json()
+    assert list(json.loads(listed.stdout)[0]["field_ids"])  # the API's name for it (the CLI said `fields`)
