@@ -71,7 +71,7 @@ def cases(now: datetime, message_id: str = "msg-00350000", email: str = "user424
 def console_client(url: str):
     """Flask's test client of the admin app, signed in (a session as /login leaves it)."""
     from config.settings import load_settings
-    from workers.admin.app import create_app
+    from workers.web import create_app
 
     settings = load_settings({"DATABASE_URL": url, "SIGNAL_ADMIN_TOKEN": TOKEN, "SIGNAL_SECRET_KEY": SECRET})
     client = create_app(settings).test_client()

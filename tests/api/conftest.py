@@ -18,10 +18,10 @@ from config.settings import Settings, load_settings
 from models import Delivery, DeliveryStatus, Event
 from tests.factories import event, identify
 from tests.fixtures.services import TEST_SECRET
-from workers.admin.app import create_app
 from workers.ingest.inbox import Incoming, store_events
 from workers.ingest.wire import events_queue
 from workers.processing.process import process_events
+from workers.web import create_app
 
 TOKEN = "test-admin-token-0123456789-abcdefghij"  # SIGNAL_ADMIN_TOKEN: at least 32 characters
 # Every operation of the admin API (all of them require the bearer token).

@@ -30,10 +30,11 @@ TOKEN = "console-test-admin-token-0123456789abcdef"
 
 
 def console_app(db, pg_url: str, **env: str):
-    """The admin app, console included, on this run's database (no broker: memory://); `env` adds settings."""
+    """The web app (workers/web.py: the API and the console) on this run's database (no broker: memory://);
+    `env` adds settings."""
     from config.settings import load_settings
     from tests.fixtures.services import TEST_SECRET
-    from workers.admin.app import create_app
+    from workers.web import create_app
 
     base = {"DATABASE_URL": pg_url, "SIGNAL_SECRET_KEY": TEST_SECRET, "SIGNAL_ADMIN_TOKEN": TOKEN}
     return create_app(load_settings({**base, "BROKER_URL": "memory://", **env}), sessions=db)

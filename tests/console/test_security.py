@@ -19,7 +19,7 @@ from config.settings import load_settings
 from models import ConsoleSession
 from tests.console.conftest import TOKEN, ConsoleHttp, console_app, signed_in_client
 from tests.fixtures.services import TEST_SECRET
-from workers.admin.app import create_app
+from workers.web import create_app
 from workers.console.auth import PUBLIC_ENDPOINTS, REFUSED, SESSION_HOURS
 
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"

@@ -1,4 +1,4 @@
-"""Slow clients against the real `signal-sendgrid api` (waitress with workers/admin/server.py's limits): 1,100
+"""Slow clients against the real `signal-sendgrid api` (waitress with workers/web_server.py's limits): 1,100
 sockets from 11 addresses trickling a header line every few seconds never keep a normal request from answering
 within 2 s; each trickling connection is closed at the read deadline, and one address's connections beyond the
 per-client cap are refused at once. Behind SIGNAL_TRUSTED_PROXIES the cap keys on X-Forwarded-For."""

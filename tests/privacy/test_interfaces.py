@@ -12,7 +12,7 @@ from tests.factories import identify
 from tests.fixtures.processes import cli
 from tests.fixtures.services import TEST_SECRET
 from tests.privacy.conftest import deliver, store
-from workers.admin.app import create_app
+from workers.web import create_app
 
 pytestmark = pytest.mark.integration
 

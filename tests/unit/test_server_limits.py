@@ -1,10 +1,10 @@
-"""The per-client bookkeeping of workers/admin/server.py: which client a request counts for, and the cap."""
+"""The per-client bookkeeping of workers/web_server.py: which client a request counts for, and the cap."""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.admin.server import ClientConnections, forwarded_client
+from workers.web_server import ClientConnections, forwarded_client
 
 
 @pytest.mark.parametrize(

@@ -1,37 +1,22 @@
-"""The admin HTTP API (flask-smorest): install, integrations, Live Events, replay, stats, and event intake.
+"""The admin HTTP API (flask-smorest) on the web root's app: install, integrations, Live Events, replay, stats,
+erasures and event intake. `register(app)` is all of it; `workers/web.py` builds the app and calls it.
 
 Every route under /v1/admin/ and /v1/events needs `Authorization: Bearer $SIGNAL_ADMIN_TOKEN`; the OpenAPI
-document (/openapi.json) and the docs page (/docs) do not. POST /v1/events also takes $SIGNAL_INGEST_TOKEN.
-/metrics (Prometheus, `metrics`) is open unless SIGNAL_METRICS_TOKEN is set. One database transaction per request.
-
-This module builds the app: configuration, the OpenAPI setup, authentication, error handlers; the docs page (/docs)
-is the console's (workers.console.docs).
-The routes are in `integrations`, `deliveries`, `stats` and `intake`, all on the blueprint of `blueprint`.
+document (/openapi.json) and the docs page (/docs, the console's) do not. POST /v1/events also takes
+$SIGNAL_INGEST_TOKEN. One database transaction per request.
+The routes are in `integrations`, `deliveries`, `inbox_view`, `stats`, `intake` and `privacy`, all on the
+blueprint of `blueprint`.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 
 from flask import Flask, request
-from flask_smorest import Api, abort
-from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from flask_smorest import Api, Blueprint, abort
 
-from config.settings import ConfigError, Settings, hide_password, load_settings
-from models.db import database_url, engine_for, session_factory
 from workers.admin import schemas
-from workers.admin.blueprint import MAX_EVENTS_BODY, ApiState, blp, state
-from workers.admin.events import EventPublisher
-from workers.admin.metrics import register as register_metrics
-from workers.console.pages import register as register_console
-from workers.failures import Throttle
-
-# isort: off
-# Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
-from workers.admin import integrations, deliveries, inbox_view, stats, intake, privacy  # noqa: F401
-# isort: on
+from workers.admin.blueprint import blp, state
 
 TITLE = "signal-sendgrid admin API"
 PROTECTED = ("/v1/admin/", "/v1/events")
@@ -69,41 +54,20 @@ def check_token() -> None:
     )
 
 
-log = logging.getLogger(__name__)
-_database_down = Throttle(log)  # an outage: one line, then at most every 30 s, not one per request
+def register(app: Flask) -> Blueprint:
+    """The API on `app` (whose extensions hold the web state): its OpenAPI document, its routes and the token
+    check. Returns its blueprint."""
+    # isort: off
+    # Imported for their routes, in this order: the order of the operations in the OpenAPI document and on /docs.
+    from workers.admin import integrations, deliveries, inbox_view, stats, intake, privacy  # noqa: F401
+    # isort: on
 
-
-def database_unavailable(error: OperationalError):
-    reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "no answer"
-    url = hide_password(database_url(state().settings))
-    _database_down.warning("DATABASE_URL is unreachable (%s): %s; answering 503 until it is back", reason, url)
-    return {
-        "code": 503,
-        "status": "Service Unavailable",
-        "message": f"the database is unavailable ({reason}): {url}",
-    }, 503
-
-
-def out_of_range(error: DataError):
-    """A value the database cannot hold (an id beyond bigint, ...): the request's fault, answered 400."""
-    reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else "invalid"
-    return {"code": 400, "status": "Bad Request", "message": f"a value in the request is out of range ({reason})"}, 400
-
-
-def misconfigured(error: ConfigError):
-    return {"code": 503, "status": "Service Unavailable", "message": f"server configuration: {error}"}, 503
-
-
-def create_app(settings: Settings | None = None, sessions: sessionmaker[Session] | None = None) -> Flask:
-    settings = settings or load_settings()
-    app = Flask("signal-sendgrid-api", static_folder=None)  # no /static from the working directory
     app.config.update(
         API_TITLE=TITLE,
         API_VERSION="1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        MAX_CONTENT_LENGTH=MAX_EVENTS_BODY,
         API_SPEC_OPTIONS={
             "security": [{"bearerAuth": []}],
             "info": {"description": "Admin API of signal-sendgrid. See docs/api.md."},
@@ -116,15 +80,5 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     api.spec.components.schema("Event", schemas.EVENT_JSON_SCHEMA)
     api.register_blueprint(blp)
     app.extensions["signal_sendgrid_api"] = api
-    app.extensions["signal_sendgrid"] = ApiState(
-        settings=settings,
-        sessions=sessions or session_factory(engine_for(database_url(settings))),
-        publisher=EventPublisher(settings.broker_url),
-    )
     app.before_request(check_token)
-    app.register_error_handler(OperationalError, database_unavailable)
-    app.register_error_handler(ConfigError, misconfigured)
-    app.register_error_handler(DataError, out_of_range)
-    register_metrics(app)
-    register_console(app)
-    return app
+    return blp

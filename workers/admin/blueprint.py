@@ -1,25 +1,23 @@
-"""What every admin route shares: the one blueprint they are on, the request parser, the per-request state.
+"""What every admin route shares: the one blueprint they are on, the request parser, and (from
+`workers.web_state`, which the console shares) the per-request state and transaction.
 
 All routes are on one blueprint (`admin`, prefix /v1) so the OpenAPI document has one tag and the endpoints keep
 their names (`admin.install_sendgrid`, ...); the route modules (integrations, deliveries, stats, intake) add
-their routes to it when imported, and `workers.admin.app` imports them in the documented order.
+their routes to it when imported, and `workers.admin.app.register` imports them in the documented order.
 """
 
 from __future__ import annotations
 
 import http
 import json
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
 import flask_smorest
-from flask import current_app
 from flask_smorest import abort
-from sqlalchemy.orm import Session, sessionmaker
 from webargs.flaskparser import FlaskParser
 
-from config.settings import Settings
-from workers.admin.events import EventPublisher
+from workers.web_state import state, transaction
+
+__all__ = ["MAX_EVENTS_BODY", "blp", "documented_errors", "state", "transaction"]
 
 MAX_EVENTS_BODY = 1024 * 1024  # bytes of any request body; a larger one is answered 413
 ERRORS = ("BAD_REQUEST", "UNAUTHORIZED", "SERVICE_UNAVAILABLE")
@@ -54,22 +52,6 @@ class Parser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
-
-
-@dataclass
-class ApiState:
-    settings: Settings
-    sessions: sessionmaker[Session]
-    publisher: EventPublisher
-
-
-def state() -> ApiState:
-    return current_app.extensions["signal_sendgrid"]
-
-
-def transaction() -> AbstractContextManager[Session]:
-    """One transaction per request: commit on success, roll back on error (an abort included)."""
-    return state().sessions.begin()
 
 
 def documented_errors(*names: str):

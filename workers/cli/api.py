@@ -1,11 +1,12 @@
-"""`signal-sendgrid api`: serve the admin HTTP API (and /console, /metrics) with waitress.
+"""`signal-sendgrid api`: serve the web process (the admin HTTP API, the console, /metrics: `workers/web.py`)
+with waitress.
 
 waitress reads requests on one event loop and hands only complete ones to a bounded pool of threads, so a
 client that sends half a request holds a connection, never a thread; connections beyond --connection-limit wait
 in the listen backlog. werkzeug's development server gave every connection a thread: 200 half-sent requests
 held 201 threads for as long as the clients liked. A connection is held until its request is read in full
 within SIGNAL_API_READ_DEADLINE_SECONDS, and one client holds at most SIGNAL_API_CONNECTIONS_PER_CLIENT
-(workers/admin/server.py): trickling clients cannot take every slot.
+(workers/web_server.py): trickling clients cannot take every slot.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 def api_command(port: int, host: str, threads: int, connection_limit: int, channel_timeout: int) -> None:
     """Serve the admin HTTP API (install, integrations, deliveries, replay, stats, POST /v1/events, /metrics)."""
     from models.db import database_url
-    from workers.admin.app import create_app
-    from workers.admin.server import serve
+    from workers.web import create_app
+    from workers.web_server import serve
 
     settings = load_settings()
     if not settings.admin_token:

@@ -3,10 +3,10 @@
 `init_app(app)` configures the session cookie (HttpOnly, SameSite=Strict, Secure on https: behind a proxy with
 SIGNAL_TRUSTED_PROXIES set, ProxyFix tells), the Flask secret key (derived from the server's secrets, so a new
 admin token signs everybody out) and Flask-WTF's CSRF protection for every form; the JSON API (blueprint
-`admin`) is exempt and keeps its bearer token. Every console page needs a session younger than SESSION_HOURS
-(absolute, from sign-in) whose random id is still in `console_sessions` (models/console_session.py): signing out
-deletes that row, so a copy of the cookie is worthless from then on. Without one it redirects to
-/login?next=<the page>.
+`admin`, named by the web root) is exempt and keeps its bearer token. Every console page needs a session younger
+than SESSION_HOURS (absolute, from sign-in) whose random id is still in `console_sessions`
+(workers/services/sessions.py): signing out deletes that row, so a copy of the cookie is worthless from then on.
+Without one it redirects to /login?next=<the page>.
 """
 
 from __future__ import annotations
@@ -16,20 +16,19 @@ import hmac
 import logging
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import delete, select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
-from models.console_session import ConsoleSession
-from workers.admin.blueprint import blp as admin_blueprint
-from workers.admin.blueprint import state, transaction
 from workers.console.blueprint import console
+from workers.services import sessions
+from workers.web_state import state, transaction
 
 SESSION_HOURS = 8
 SESSION_LIFETIME = timedelta(hours=SESSION_HOURS)
@@ -62,7 +61,7 @@ def session_secret(settings: Settings) -> bytes:
     return hmac.new(key, b"console-session\0" + settings.admin_token.encode(), hashlib.sha256).digest()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, exempt_from_csrf: Iterable[Blueprint] = ()) -> None:
     settings: Settings = app.extensions["signal_sendgrid"].settings
     app.config.update(
         SECRET_KEY=session_secret(settings),
@@ -78,18 +77,14 @@ def init_app(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     csrf.init_app(app)
-    csrf.exempt(admin_blueprint)
+    for blueprint in exempt_from_csrf:
+        csrf.exempt(blueprint)
     app.register_error_handler(CSRFError, csrf_refused)
 
 
 def csrf_refused(error: CSRFError):
     message = "This form expired or did not come from this console. Reload the page and try again."
     return render_template("console/error.html", title="Form refused", message=message), 400
-
-
-def id_digest(session_id: str) -> str:
-    """What `console_sessions` keeps of a session id: its SHA-256, never the id itself."""
-    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def signed_in() -> bool:
@@ -102,19 +97,14 @@ def signed_in() -> bool:
 
 
 def active(session_id: str) -> bool:
-    query = select(ConsoleSession.expires_at).where(ConsoleSession.id_digest == id_digest(session_id))
     with transaction() as db:
-        expires_at = db.scalar(query)
-    return expires_at is not None and expires_at > datetime.now(UTC)
+        return sessions.is_active(db, session_id)
 
 
 def start_session() -> None:
-    """A fresh session (and CSRF token) with a new random id in `console_sessions`; expired rows go."""
-    session_id = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
+    """A fresh session (and CSRF token) with a new random id in `console_sessions`."""
     with transaction() as db:
-        db.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
-        db.add(ConsoleSession(id_digest=id_digest(session_id), signed_in_at=now, expires_at=now + SESSION_LIFETIME))
+        session_id, now = sessions.open_session(db, SESSION_LIFETIME)
     session.clear()  # no fixation
     session.permanent = True
     session["signed_in_at"] = int(now.timestamp())
@@ -127,7 +117,7 @@ def end_session() -> None:
     session_id = session.get("id")
     if isinstance(session_id, str):
         with transaction() as db:
-            db.execute(delete(ConsoleSession).where(ConsoleSession.id_digest == id_digest(session_id)))
+            sessions.revoke(db, session_id)
     session.clear()
     g.signed_in = False
 

@@ -1,7 +1,8 @@
 """What every console page shares: the blueprint they are on, its templates and its local static assets.
 
 Page modules add their routes to `console` when imported; `workers.console.pages.register` imports them and
-registers the blueprint on the admin app. Templates extend `console/base.html` (blocks `title`, `content`).
+registers the blueprint on the web root's app (workers/web.py). Templates extend `console/base.html`
+(blocks `title`, `content`).
 """
 
 from __future__ import annotations
