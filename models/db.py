@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 
 from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event
+from sqlalchemy import Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,18 +71,6 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 def session_scope(engine: Engine | None = None) -> AbstractContextManager[Session]:
     """One transaction: commit on success, roll back on error, always close."""
     return session_factory(engine).begin()
-
-
-def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict], *index: str) -> int:
-    """INSERT ... ON CONFLICT (index) DO NOTHING; returns rows inserted.
-
-    Counted with RETURNING: a multi-row INSERT's rowcount is -1 through psycopg 3.
-    """
-    if not rows:
-        return 0
-    key = next(iter(table.primary_key.columns))
-    stmt = postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=list(index)).returning(key)
-    return len(session.execute(stmt).all())
 
 
 def among(column, values) -> ColumnElement[bool]:

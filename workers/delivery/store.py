@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Boolean, Row, bindparam, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import Contact, Delivery, DeliveryStatus, ImportJob
 from models.base import has_status
-from models.db import among, insert_ignoring_conflicts
+from models.db import among
 
 CLAIM_LIMIT = 60_000  # deliveries claimed per round (at most two full requests)
 FLUSH_LOCK = 0x5347_0000  # advisory lock key space: FLUSH_LOCK + integration id
@@ -79,20 +80,14 @@ def mark_sent(
         )
         .execution_options(synchronize_session=False)
     )
-    if job_id:
-        insert_ignoring_conflicts(
-            session,
-            ImportJob.__table__,
-            [
-                {
-                    "job_id": job_id,
-                    "integration_id": integration_id,
-                    "status": "pending",
-                    "contacts_count": len({d.email for d in carried}),
-                    "polls": 0,
-                    "next_poll_at": now + timedelta(seconds=1),
-                    "created_at": now,
-                }
-            ],
-            "job_id",
-        )
+    if job_id:  # a job id SendGrid gave twice is polled once
+        job = {
+            "job_id": job_id,
+            "integration_id": integration_id,
+            "status": "pending",
+            "contacts_count": len({d.email for d in carried}),
+            "polls": 0,
+            "next_poll_at": now + timedelta(seconds=1),
+            "created_at": now,
+        }
+        session.execute(insert(ImportJob.__table__).values([job]).on_conflict_do_nothing(index_elements=["job_id"]))
