@@ -12,11 +12,11 @@ from flask import abort, render_template, request
 
 from config.secrets import redact
 from models import AttemptKind, Delivery, DeliveryAttempt, ImportJob, Integration
-from workers.admin.blueprint import transaction
 from workers.console.blueprint import console
 from workers.services.events import DeliveryRecord, event_with_deliveries
 from workers.services.timeline import Cursor, FilterError, TimelineFilter, integration_names, timeline
 from workers.services.vocabulary import EVENT_TYPES, REPLAYABLE, TIMELINE_STATUSES, parse_time
+from workers.web_state import transaction
 
 FILTER_FIELDS = ("status", "type", "integration", "from", "to", "q")
 IMPORT_OUTCOME = {"completed": "succeeded", "errored": "import_errored", "failed": "import_errored"}

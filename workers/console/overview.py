@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app, render_template
 
-from workers.admin.blueprint import transaction
 from workers.console.blueprint import console
 from workers.console.chart import COLORS, stacked_bars
 from workers.services import overview as reads
+from workers.web_state import transaction
 
 HOUR = (timedelta(hours=1), 60)  # span, bucket seconds
 DAY = (timedelta(days=1), 15 * 60)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request
 
-from workers.admin.blueprint import transaction
 from workers.console.auth import safe_next
 from workers.console.blueprint import console
 from workers.console.live_events import filter_args, filter_from
@@ -15,6 +14,7 @@ from workers.services import deliveries
 from workers.services.deliveries import ReplayResult
 from workers.services.timeline import FilterError, integration_names
 from workers.services.vocabulary import EVENT_TYPES, REPLAYABLE
+from workers.web_state import transaction
 
 
 def page(args, result: ReplayResult | None = None, status: int = 200):  # noqa: ANN001 - request.args or .form
