@@ -1,14 +1,13 @@
-"""Admin routes of privacy: request an erasure (POST /v1/admin/privacy/erasures) and read it (GET .../<id>)."""
+"""Admin routes of privacy: request an erasure (POST /v1/admin/privacy/erasures) and read it (GET .../<id>),
+through workers.services.privacy."""
 
 from __future__ import annotations
-
-import threading
 
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from models import Erasure
 from workers.admin.blueprint import blp, documented_errors, state, transaction
+from workers.services import privacy
 
 
 class ErasureRequestSchema(Schema):
@@ -56,19 +55,16 @@ class ErasureSchema(Schema):
 @documented_errors()
 def request_erasure(body: dict) -> dict:
     """Forget a person: here and in every integration's SendGrid account (asynchronous; read its status)"""
-    from workers.privacy.erasure import ErasureError, Subject
-    from workers.privacy.erasure import request_erasure as create
-    from workers.privacy.report import erasure_summary
-
     try:
-        subject = Subject.of(body.get("email"), body.get("user_id"))
-    except ErasureError as e:
+        person = privacy.subject(body.get("email"), body.get("user_id"))
+    except privacy.ErasureError as e:
         abort(400, message=str(e))
+    web = state()
     with transaction() as session:
-        erasure = create(session, state().settings, subject)
-        summary = erasure_summary(erasure)
-        _run_after_commit(session, erasure.id)
-    return summary
+        # Without a broker a thread of this process runs it, with this API's database: the request returns at once.
+        return privacy.request_erasure(
+            session, web.settings, person, run_here=privacy.in_background(web.sessions, web.settings)
+        )
 
 
 @blp.route("/admin/privacy/erasures/<int:erasure_id>", methods=["GET"])
@@ -76,32 +72,8 @@ def request_erasure(body: dict) -> dict:
 @documented_errors("NOT_FOUND")
 def get_erasure(erasure_id: int) -> dict:
     """An erasure: its status, what was removed per table, and per integration what SendGrid did"""
-    from workers.privacy.report import erasure_summary
-
     with transaction() as session:
-        erasure = session.get(Erasure, erasure_id)
-        if erasure is None:
-            abort(404, message=f"no erasure {erasure_id}")
-        return erasure_summary(erasure)
-
-
-def _run_after_commit(session, erasure_id: int) -> None:  # noqa: ANN001 - a Session
-    """Workers run it (signal.run_erasure); without a broker a thread of this process does, with this API's
-    database, so the request returns at once."""
-    from workers.celery import app
-    from workers.tasks import after_commit, trigger_erasure
-
-    if not app.conf.task_always_eager:
-        after_commit(session, lambda: trigger_erasure(erasure_id))
-        return
-    api_state = state()
-
-    def run() -> None:
-        from workers.integrations.status import client_for
-        from workers.privacy.remote import drive_erasure
-
-        drive_erasure(
-            api_state.sessions, erasure_id, lambda i: client_for(i, api_state.settings), api_state.settings, 600
-        )
-
-    after_commit(session, lambda: threading.Thread(target=run, name=f"erasure-{erasure_id}", daemon=True).start())
+        summary = privacy.summary(session, erasure_id)
+    if summary is None:
+        abort(404, message=f"no erasure {erasure_id}")
+    return summary

@@ -37,30 +37,24 @@ def forget(
       signal-sendgrid forget --email-file /run/secrets/forget-email
     """
     from models.db import session_factory
-    from workers.integrations.status import client_for
-    from workers.privacy.erasure import ErasureError, Subject, request_erasure
-    from workers.privacy.remote import drive_erasure
-    from workers.tasks import after_commit, trigger_erasure
+    from workers.services import privacy
 
     if email_file is not None:
         if email is not None:
             raise click.UsageError("give --email or --email-file, not both")
         email = first_line(email_file)
     try:
-        subject = Subject.of(email, user_id)
-    except ErasureError as e:
+        person = privacy.subject(email, user_id)
+    except privacy.ErasureError as e:
         raise click.UsageError(str(e)) from e
     settings = ready_settings()
     sessions = session_factory()
     with sessions.begin() as session:
-        erasure = request_erasure(session, settings, subject)
-        erasure_id = erasure.id
-        if queue:
-            after_commit(session, lambda: trigger_erasure(erasure_id))
+        erasure_id = privacy.request_erasure(session, settings, person, queue=queue)["id"]
     if queue:
         click.echo(f"erasure {erasure_id} queued: `signal-sendgrid erasures {erasure_id}` shows its progress")
         return
-    drive_erasure(sessions, erasure_id, lambda i: client_for(i, settings), settings, timeout)
+    privacy.run(sessions, settings, erasure_id, timeout)
     show(sessions, erasure_id, as_json)
 
 
@@ -78,11 +72,8 @@ def first_line(source: TextIO) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def erasures(erasure_id: int | None, limit: int, as_json: bool) -> None:
     """The newest erasures, or one in full: status, rows removed per table, what SendGrid did."""
-    from sqlalchemy import select
-
-    from models import Erasure
     from models.db import session_factory
-    from workers.privacy.report import erasure_summary
+    from workers.services import privacy
 
     ready_settings()
     sessions = session_factory()
@@ -90,7 +81,7 @@ def erasures(erasure_id: int | None, limit: int, as_json: bool) -> None:
         show(sessions, erasure_id, as_json)
         return
     with sessions() as session:
-        rows = [erasure_summary(e) for e in session.scalars(select(Erasure).order_by(Erasure.id.desc()).limit(limit))]
+        rows = privacy.recent(session, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -100,14 +91,12 @@ def erasures(erasure_id: int | None, limit: int, as_json: bool) -> None:
 
 
 def show(sessions, erasure_id: int, as_json: bool) -> None:  # noqa: ANN001 - a sessionmaker
-    from models import Erasure
-    from workers.privacy.report import erasure_summary
+    from workers.services import privacy
 
     with sessions() as session:
-        erasure = session.get(Erasure, erasure_id)
-        if erasure is None:
-            raise click.ClickException(f"no erasure {erasure_id}")
-        summary = erasure_summary(erasure)
+        summary = privacy.summary(session, erasure_id)
+    if summary is None:
+        raise click.ClickException(f"no erasure {erasure_id}")
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
