@@ -13,10 +13,10 @@ from marshmallow import ValidationError
 
 from config.secrets import decrypt_key, encrypt_key, redact, secret_for
 from config.settings import ConfigError
-from workers.admin.blueprint import state, transaction
 from workers.console.blueprint import console
 from workers.services import integrations as service
 from workers.services.install_body import InstallSchema, install_request
+from workers.web_state import state, transaction
 
 # The product page's troubleshooting advice, by the field it concerns.
 ADVICE = {

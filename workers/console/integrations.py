@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from workers.admin.blueprint import state, transaction
 from workers.console.blueprint import console
 from workers.services import integrations as service
+from workers.web_state import state, transaction
 
 SEED_DESCRIPTION = (
     "SendGrid (Twilio) is a transactional and marketing email platform with high-deliverability infrastructure "
