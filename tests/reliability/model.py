@@ -15,9 +15,13 @@ The model, per email, over the stream's unique events (a repeated messageId coun
 - the final consent is that of the newest identify carrying one: false means suppressed, fields not compared;
 - a contact exists iff it has a delivered event (and its final consent is not false); it is in the default
   list iff one of its delivered events is an identify;
-- an event's time is its timestamp: the streams are dated between BASE_TIME and BASE_TIME + 30 days, in the
-  past of any arrival, so the product's bound on future timestamps (an event dated more than 24 h after it
-  arrived counts at its arrival) never applies; a stream with future timestamps would need arrival times here.
+- an event's time is its timestamp, unless that is more than MAX_CLOCK_SKEW after its arrival: then it is its
+  arrival (also for last_purchase_at, the arrival's date). The model knows one arrival, `arrival`: when the run
+  began, before any event arrived. The streams are dated between BASE_TIME and BASE_TIME + 30 days, in the past
+  of any arrival, except one event each of FUTURE_SHARE of the people, dated in the year 2999: so the dated-ahead
+  event is newer than every other event of its person and wins every newest-wins comparison it takes part in.
+  Two such events setting one field of one person would be ordered by their arrival, which the model does not
+  know: it refuses that stream, and one dated after `arrival` but within the bound.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from decimal import Decimal
 
 BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_SECONDS = 30 * 24 * 3600  # 30 days of timestamps, so that last_purchase_at (a date) tells orders apart
+MAX_CLOCK_SKEW = timedelta(hours=24)  # the default of SIGNAL_MAX_CLOCK_SKEW_HOURS, which the tests run with
+FUTURE = datetime(2999, 1, 1, tzinfo=UTC)  # the dated-ahead events are in its first 30 days
+FUTURE_SHARE = 0.04  # of the people: one event each dated in FUTURE's year
 MODELED = ("first_name", "signal_user_id", "last_page_url", "last_product_id", "last_purchase_at", "lifetime_value")
 
 
@@ -53,6 +60,7 @@ class Expected:
     links: dict[tuple[str, str], str]  # ("user" | "anonymous", id) -> email, from non-denied identifies
     # email -> field -> every value a delivered event gave it (to tell a stale value from a foreign one)
     history: dict[str, dict[str, set[object]]] = field(default_factory=dict)
+    clamped: int = 0  # unique events dated more than MAX_CLOCK_SKEW after their arrival: they count at it
 
 
 def consent_of(event: dict) -> bool | None:
@@ -61,6 +69,20 @@ def consent_of(event: dict) -> bool | None:
 
 def moment(event: dict) -> datetime:
     return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+
+
+def time_of(event: dict, arrival: datetime) -> tuple[datetime, bool]:
+    """(the time the event counts at, whether that is its arrival rather than its timestamp).
+
+    Every event arrives at or after `arrival`; one dated further ahead of it than the skew is clamped wherever
+    it arrives (the streams' dated-ahead events are centuries ahead, a run lasts minutes), and stands for a
+    time later than every other event's. One dated in between is clamped or not by when it arrives: refused."""
+    at = moment(event)
+    if at - arrival > MAX_CLOCK_SKEW:
+        return arrival, True
+    if at >= arrival:
+        raise StreamError(f"{event['messageId']} is dated {at.isoformat()}, after the run began but within the bound")
+    return at, False
 
 
 def unique_events(events: Iterable[dict]) -> list[dict]:
@@ -95,15 +117,15 @@ def resolve(event: dict, links: dict[tuple[str, str], str]) -> str | None:
     return None
 
 
-def field_values(event: dict) -> dict[str, object]:
-    """What a delivered event sets (besides lifetime value, which is a sum over orders)."""
+def field_values(event: dict, at: datetime) -> dict[str, object]:
+    """What a delivered event counting at `at` sets (besides lifetime value, which is a sum over orders)."""
     if event["type"] == "identify":
         return {"first_name": event["traits"]["first_name"], "signal_user_id": event["userId"]}
     if event["type"] == "page":
         return {"last_page_url": event["properties"]["url"]}
     if event["event"] == "Product Viewed":
         return {"last_product_id": event["properties"]["product_id"]}
-    return {"last_purchase_at": moment(event).date().isoformat()}  # the UTC date of the order
+    return {"last_purchase_at": at.date().isoformat()}  # the UTC date of the order (of its arrival if clamped)
 
 
 def newest(slot: dict, name: str, at: datetime, value: object) -> None:
@@ -114,8 +136,10 @@ def newest(slot: dict, name: str, at: datetime, value: object) -> None:
         slot[name] = (at, value)
 
 
-def expect(events: Iterable[dict]) -> Expected:
-    """The reference model: what SendGrid must hold once every event of `events` has been processed."""
+def expect(events: Iterable[dict], arrival: datetime | None = None) -> Expected:
+    """The reference model: what SendGrid must hold once every event of `events`, arriving at `arrival` (by
+    default now) or later, has been processed."""
+    arrival = arrival or datetime.now(UTC)
     unique = unique_events(events)
     links = identity_links(unique)
     fields: dict[str, dict[str, tuple[datetime, object]]] = {}
@@ -123,9 +147,10 @@ def expect(events: Iterable[dict]) -> Expected:
     revenue: dict[str, dict[str, Decimal]] = {}
     history: dict[str, dict[str, set[object]]] = {}
     listed: set[str] = set()
-    held = 0
+    held = clamped = 0
     for event in unique:
-        email, at, granted = resolve(event, links), moment(event), consent_of(event)
+        (at, ahead), email, granted = time_of(event, arrival), resolve(event, links), consent_of(event)
+        clamped += ahead
         if granted is not None:
             if event["type"] != "identify":
                 raise StreamError(f"{event['messageId']}: the model knows consent on identify events only")
@@ -136,7 +161,7 @@ def expect(events: Iterable[dict]) -> Expected:
             held += 1
             continue
         mine = fields.setdefault(email, {})
-        for name, value in field_values(event).items():
+        for name, value in field_values(event, at).items():
             newest(mine, name, at, value)
             history.setdefault(email, {}).setdefault(name, set()).add(value)
         if event["type"] == "identify":
@@ -164,6 +189,7 @@ def expect(events: Iterable[dict]) -> Expected:
         orders=sum(len(orders) for orders in revenue.values()),
         links=links,
         history=history,
+        clamped=clamped,
     )
 
 
@@ -225,6 +251,7 @@ class Person:
     anonymous_ids: list[str]
     pattern: str = "scattered"  # how its events were laid out in publish order
     consents: tuple[bool | None, ...] = ()  # of its identifies, in timestamp order
+    ahead: str | None = None  # its one event dated in FUTURE's year: "identify", "consent" or "order"
 
 
 @dataclass
@@ -242,6 +269,7 @@ class Stream:
             "publish_patterns": dict(Counter(p.pattern for p in self.people)),
             "duplicates_published": self.duplicates,
             "orders_resent": self.resent_orders,
+            "dated_ahead": dict(Counter(p.ahead for p in self.people if p.ahead)),
         }
 
 
@@ -364,12 +392,40 @@ class Generator:
                 event["context"] = {"consent": {"marketing": granted}}
         return events, copies
 
+    def date_ahead(self, people: list[Person], timelines: list[list[dict]]) -> None:
+        """FUTURE_SHARE of the people get one event each dated in FUTURE's year, in place of its timestamp: for a
+        person with consent changes, an identify carrying one (mostly not the newest, so the outcome changes);
+        for the others an identify (a trait, the first name) or an order (last_purchase_at)."""
+        rng = self.rng
+
+        def candidates(person: Person, events: list[dict]) -> list[dict]:
+            if person.kind == "consent":
+                carrying = [e for e in events if consent_of(e) is not None]
+                return carrying[:-1] or carrying  # in timestamp order: not the newest, when it can
+            return [e for e in events if e["type"] == "identify" or e.get("event") == "Order Completed"]
+
+        eligible = [(p, c) for p, events in zip(people, timelines, strict=True) if (c := candidates(p, events))]
+        count = round(FUTURE_SHARE * len(people))
+        consent = [pair for pair in eligible if pair[0].kind == "consent"]
+        chosen = rng.sample(consent, min(len(consent), max(1, count // 4)))  # a quarter: consent is 5% of people
+        others = [pair for pair in eligible if pair[0].kind != "consent"]
+        chosen += rng.sample(others, min(len(others), count - len(chosen)))
+        for person, events in chosen:
+            event = rng.choice(events)
+            at = FUTURE + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+            event["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            person.ahead = (
+                "order" if event["type"] == "track" else "consent" if consent_of(event) is not None else "identify"
+            )
+
     def copies(self, budget: int, reserved: int) -> int:
         return max(0, min(sum(self.rng.random() < 0.08 for _ in range(budget)), budget - reserved - 1))
 
     def add_copies(self, person: Person, originals: list[dict], count: int) -> list[dict]:
         """The very same message again, or an order again under a new messageId (same order id, revenue and
-        timestamp; for an identified person perhaps naming them another way)."""
+        timestamp; for an identified person perhaps naming them another way). Never the event dated ahead: it
+        stays the only one of its person whose time is its arrival."""
+        originals = [e for e in originals if moment(e) < FUTURE]
         orders = [e for e in originals if e.get("event") == "Order Completed"]
         extra = []
         for _ in range(count):
@@ -461,6 +517,7 @@ def generate(size: int, seed: int) -> Stream:
         for event, second in zip(events, sorted(seconds[start : start + len(events)]), strict=True):
             event["timestamp"] = (BASE_TIME + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
         start += len(events)
+    gen.date_ahead(people, [events for events, _ in timelines])
     placed = []
     for person, (events, copies) in zip(people, timelines, strict=True):
         placed += gen.layout(person, events, gen.add_copies(person, events, copies))

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import ast
 import random
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.model import (
+    FUTURE,
+    FUTURE_SHARE,
     Difference,
     StreamError,
     consent_of,
@@ -122,6 +125,33 @@ def test_the_model_refuses_a_stream_that_breaks_its_promises():
         expect([order(1, "A", "1.00", **BY_EMAIL), order(2, "A", "2.00", **BY_EMAIL)])
 
 
+ARRIVAL = datetime(2026, 12, 8, 3, 30, tzinfo=UTC)  # every event arrives at or after it
+
+
+def ahead(event: dict, days: int = 0) -> dict:
+    """The event dated in the year 2999 (more than the 24 h bound after any arrival)."""
+    return event | {"timestamp": (FUTURE + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_an_event_dated_far_ahead_of_its_arrival_counts_at_its_arrival():
+    events = [identify(1, "Ahead", consent=True) | {"messageId": "ahead"}, identify(5, "Present", consent=False),
+              order(9, "A", "1.00", userId="u-1"), order(20, "B", "2.00", userId="u-1")]  # fmt: skip
+    expected = expect([ahead(events[0]), *events[1:3], ahead(events[3], days=40)], ARRIVAL)
+    # Its arrival is after every other event: the grant and the name win, the order is dated on arrival.
+    assert expected.withdrawn == set() and expected.clamped == 2
+    contact = {"first_name": "Ahead", "signal_user_id": "u-1", "last_purchase_at": "2026-12-08"}
+    assert expected.contacts[EMAIL] == contact | {"lifetime_value": Decimal("3.00")}
+    assert expect(events, ARRIVAL).withdrawn == {EMAIL} and expect(events, ARRIVAL).clamped == 0
+
+
+def test_the_model_refuses_what_only_arrival_order_could_decide():
+    with pytest.raises(StreamError, match="both at"):  # two dated ahead, one field: the later arrival wins
+        expect([ahead(identify(1, "One")), ahead(identify(2, "Two"), days=1)], ARRIVAL)
+    with pytest.raises(StreamError, match="within the bound"):  # clamped or not, by when it arrives
+        expect([identify(1) | {"timestamp": "2026-12-08T20:00:00Z"}], ARRIVAL)
+    assert expect([ahead(identify(1, "One")), ahead(page(2, "/a", **BY_EMAIL))], ARRIVAL).clamped == 2
+
+
 def test_differences_name_every_way_the_observed_state_departs_from_the_model():
     events = [
         identify(0),
@@ -196,11 +226,19 @@ def test_every_person_has_distinct_timestamps_and_browses_anonymously_before_ide
             assert min(anonymous) < min(identifies)
 
 
-def test_every_timestamp_is_in_the_past_of_its_arrival_so_no_clock_bound_applies(stream):
+def test_one_event_each_of_a_few_people_is_dated_far_ahead_and_every_other_in_the_past(stream):
     """The product takes an event dated more than SIGNAL_MAX_CLOCK_SKEW_HOURS (24 by default) after its arrival
-    at its arrival time. The model has no arrival times; it agrees because its streams are dated in the past
-    of any arrival (every event arrives after this test starts)."""
-    assert max(moment(e) for e in stream.events) < datetime.now(UTC)
+    at its arrival time. FUTURE_SHARE of the people have one such event each (an identify, a consent change,
+    an order), never copied; every other event is dated in the past of any arrival (all arrive after now)."""
+    now = datetime.now(UTC)
+    dated_ahead = [e for e in stream.events if moment(e) - now > timedelta(hours=24)]
+    assert max(moment(e) for e in stream.events if e not in dated_ahead) < now
+    assert all(moment(e) >= FUTURE for e in dated_ahead) and len(unique_events(dated_ahead)) == len(dated_ahead)
+    per_person = Counter(owner(owners(stream), e) for e in dated_ahead)
+    assert set(per_person.values()) == {1} and set(per_person) == {p.index for p in stream.people if p.ahead}
+    assert len(per_person) == round(FUTURE_SHARE * len(stream.people)) == 20  # 4% of 500 people
+    assert Counter(p.ahead for p in stream.people if p.ahead) == {"identify": 8, "order": 7, "consent": 5}
+    assert expect(stream.events).clamped == len(dated_ahead)
 
 
 def test_publish_order_is_not_timestamp_order_and_held_visitors_mostly_come_before_their_identify(stream):
