@@ -19,9 +19,9 @@ from models.db import database_url, engine_for, session_factory
 from workers.admin import app as api
 from workers.admin import metrics
 from workers.admin.blueprint import MAX_EVENTS_BODY
-from workers.admin.events import EventPublisher
 from workers.console import pages as console
 from workers.failures import Throttle
+from workers.services.intake import EventPublisher
 from workers.web_state import WebState, state
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from config.settings import Settings
 class WebState:
     settings: Settings
     sessions: sessionmaker[Session]
-    publisher: Any  # POST /v1/events' publisher (workers.admin.events.EventPublisher): the API's own
+    publisher: Any  # POST /v1/events' publisher (workers.services.intake.EventPublisher): the API's own
 
 
 def state() -> WebState:

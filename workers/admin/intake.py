@@ -1,4 +1,5 @@
-"""Event intake over HTTP (POST /v1/events): validate a body of events, publish them to datafly.events."""
+"""Event intake over HTTP (POST /v1/events): validate a body of events, publish them to datafly.events
+(workers.services.intake)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from flask_smorest import abort
 
 from workers.admin import schemas
 from workers.admin.blueprint import MAX_EVENTS_BODY, blp, documented_errors, state
-from workers.admin.events import BrokerUnavailable, InvalidEvents, parse_events
+from workers.services.intake import MAX_BATCH, BrokerUnavailable, InvalidEvents, parse_events
 
 
 @blp.route("/events", methods=["POST"])
 @blp.doc(
     requestBody={
         "required": True,
-        "description": f'One event, or {{"batch": [...]}} of at most {schemas.MAX_BATCH} events; '
+        "description": f'One event, or {{"batch": [...]}} of at most {MAX_BATCH} events; '
         f"at most {MAX_EVENTS_BODY} bytes.",
         "content": {"application/json": {"schema": schemas.EVENTS_BODY_JSON_SCHEMA}},
     }

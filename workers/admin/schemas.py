@@ -19,17 +19,11 @@ from workers.services.install_body import (
     printable,
     text,
 )
+from workers.services.intake import MAX_BATCH
 from workers.services.vocabulary import REPLAYABLE
 
-MAX_BATCH = 500  # events per POST /v1/events
 MAX_INT = 2**63 - 1  # ids are BIGINT
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def shortstr(value: str) -> None:
-    """An AMQP short string (message id, routing key) holds at most 255 bytes."""
-    if len(value.encode("utf-8", "surrogatepass")) > 255:
-        raise ValidationError("must be at most 255 bytes in UTF-8")
 
 
 class KeySchema(StrictSchema):
@@ -147,23 +141,6 @@ class ReplayResultSchema(Schema):
 class StatsSchema(Schema):
     events = fields.Dict(keys=fields.String(), values=fields.Integer())
     deliveries = fields.Dict(keys=fields.String(), values=fields.Integer())
-
-
-class EventEnvelopeSchema(Schema):
-    """What the API checks of an event; everything else is the pipeline's to validate and record."""
-
-    class Meta:
-        unknown = "include"
-
-    # AMQP shortstr limits (255 bytes) and the inbox's message id column (200 characters).
-    messageId = fields.String(  # noqa: N815 - the wire name
-        required=True, validate=[validate.Length(min=1, max=200), printable, shortstr]
-    )
-    type = fields.String(required=True, validate=[validate.Length(min=1, max=100), printable, shortstr])
-
-
-class EventBatchSchema(StrictSchema):
-    batch = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
 
 
 class AcceptedSchema(Schema):

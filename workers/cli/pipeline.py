@@ -31,6 +31,7 @@ def db_upgrade() -> None:
 def publish(source: IO[str]) -> None:
     """Publish newline-delimited JSON events from FILE (or stdin) to datafly.events, with confirms."""
     from workers.ingest.wire import PublishReport, declare, parse_lines, publish_events
+    from workers.services.intake import envelope_problem  # what POST /v1/events refuses, in the same words
 
     settings = load_settings()
     report = PublishReport()
@@ -47,15 +48,6 @@ def publish(source: IO[str]) -> None:
         sys.exit(1)
 
 
-def envelope_problem(event: dict) -> str | None:
-    """What POST /v1/events refuses, refused here with the same words: an event needs a messageId (what makes a
-    redelivery harmless) and a type; the rest is the pipeline's to validate and record."""
-    from workers.admin.schemas import EventEnvelopeSchema
-
-    errors = EventEnvelopeSchema().validate(event)
-    return "; ".join(f"{field}: {' '.join(map(str, problems))}" for field, problems in errors.items()) or None
-
-
 @click.command()
 @click.option("--batch-size", default=1000, show_default=True)
 @click.option("--batch-ms", default=200, show_default=True)
@@ -64,13 +56,13 @@ def ingest(batch_size: int, batch_ms: int, idle_exit: float | None) -> None:
     """Consume signal.sendgrid.events into the event inbox and trigger processing."""
     from workers.ingest.consumer import IngestConsumer
     from workers.ingest.wire import connect_consumer
-    from workers.tasks import trigger_processing
+    from workers.services.triggers import processing_now
 
     settings = ready_settings()
     consumer = IngestConsumer(
         connect_consumer(settings.broker_url),
         session_factory(),
-        trigger_processing,
+        processing_now,
         batch_size,
         batch_ms,
         broker_url=settings.broker_url,

@@ -37,6 +37,14 @@ def processing(session: Session, event_ids: Iterable[int], fresh: bool = True) -
         after_commit(session, lambda: trigger_processing(ids, fresh))
 
 
+def processing_now(event_ids: list[int]) -> None:
+    """Process events their caller stored and committed itself (the ingest consumer commits and acks each batch,
+    then calls this): sent at once."""
+    from workers.tasks import trigger_processing
+
+    trigger_processing(event_ids)
+
+
 def erasure(session: Session, erasure_id: int, run_here: Callable[[], None] | None = None) -> None:
     """Run an erasure once `session` commits: on the pool; without a broker, `run_here` (the caller's way of
     running it in this process, for example a thread so that a request returns at once) when given."""

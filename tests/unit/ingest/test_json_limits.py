@@ -9,10 +9,10 @@ import pytest
 
 from models import EventStatus
 from tests.unit.builders import NOW
-from workers.admin.events import InvalidEvents, parse_events
 from workers.ingest import json_limits
 from workers.ingest.inbox import Incoming, decode
 from workers.ingest.wire import PublishReport, parse_lines
+from workers.services.intake import InvalidEvents, parse_events
 
 REFUSED = [
     ("1e309", "number 1e309 is out of range"),

@@ -1,4 +1,5 @@
-"""POST /v1/events: read one event or a batch from a request body, and publish it with publisher confirms.
+"""Event intake: what POST /v1/events and `signal-sendgrid publish` check of an event (its envelope), reading
+one event or a batch from a request body, and publishing it with publisher confirms.
 
 All or nothing: when any event of a batch is invalid, none is published and the answer names each invalid
 one, so a producer can fix and re-send the whole batch without creating a partial, hard-to-track state.
@@ -10,15 +11,48 @@ import logging
 import threading
 
 from kombu import Connection
+from marshmallow import Schema, ValidationError, fields, validate
 
 from config.settings import hide_password
-from workers.admin.schemas import EventBatchSchema, EventEnvelopeSchema
 from workers.failures import Throttle
 from workers.ingest import json_limits
 from workers.ingest.wire import connect, declare, publish_events
+from workers.services.install_body import StrictSchema, printable
 
 log = logging.getLogger(__name__)
 _broker_down = Throttle(log)  # an outage: one line, then at most every 30 s, not one per request
+
+MAX_BATCH = 500  # events per POST /v1/events
+
+
+def shortstr(value: str) -> None:
+    """An AMQP short string (message id, routing key) holds at most 255 bytes."""
+    if len(value.encode("utf-8", "surrogatepass")) > 255:
+        raise ValidationError("must be at most 255 bytes in UTF-8")
+
+
+class EventEnvelopeSchema(Schema):
+    """What the API checks of an event; everything else is the pipeline's to validate and record."""
+
+    class Meta:
+        unknown = "include"
+
+    # AMQP shortstr limits (255 bytes) and the inbox's message id column (200 characters).
+    messageId = fields.String(  # noqa: N815 - the wire name
+        required=True, validate=[validate.Length(min=1, max=200), printable, shortstr]
+    )
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=100), printable, shortstr])
+
+
+class EventBatchSchema(StrictSchema):
+    batch = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+def envelope_problem(event: dict) -> str | None:
+    """What POST /v1/events refuses of an event, in one line (None: nothing): `publish` refuses it with the
+    same words."""
+    errors = EventEnvelopeSchema().validate(event)
+    return "; ".join(f"{field}: {' '.join(map(str, problems))}" for field, problems in errors.items()) or None
 
 
 class InvalidEvents(Exception):
