@@ -98,12 +98,13 @@ def api_settings(pg_url, sandbox, clean_broker) -> Settings:
 
 
 @pytest.fixture
-def serve(db) -> Iterator[Callable[[Settings], ApiClient]]:
-    """Serve create_app(settings) on a free port; every server stops after the test."""
+def serve(committed_db) -> Iterator[Callable[[Settings], ApiClient]]:
+    """Serve create_app(settings) on a free port; every server stops after the test. Its request threads have
+    connections of their own, so the test's `db` is `committed_db`."""
     running = []
 
     def start(settings: Settings) -> ApiClient:
-        app = create_app(settings, sessions=db)
+        app = create_app(settings, sessions=committed_db)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

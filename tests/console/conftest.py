@@ -70,7 +70,8 @@ class ConsoleServer:
 
 @pytest.fixture
 def console_server(service_env: dict[str, str], sandbox, db, tmp_path: Path) -> Iterator[ConsoleServer]:
-    """`signal-sendgrid api --port N` on this test run's database (emptied first, by `db`)."""
+    """`signal-sendgrid api --port N` on this test run's database (emptied first: `service_env` makes `db` the
+    committed one)."""
     service_env["SIGNAL_ADMIN_TOKEN"] = TOKEN
     port = free_port()
     log = tmp_path / "api.log"

@@ -14,7 +14,8 @@ from tests.factories import identify
 from tests.privacy.conftest import deliver, store
 from workers.cli.main import main
 
-pytestmark = pytest.mark.integration
+# The commands open their own connections: they see committed rows only.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("committed_db")]
 
 EMAIL = "ps.paula@example.com"
 

@@ -26,7 +26,8 @@ from workers.ingest.inbox import Incoming, store_events
 from workers.processing.process import process_claimed, process_events, release_linked_held
 from workers.sendgrid.client import SendGridClient
 
-pytestmark = pytest.mark.integration
+# Races between sessions on connections of their own: their commits must be real.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("committed_db")]
 
 EMAIL = "race@example.com"
 WAIT = 1.5  # how long the first transaction stays open once the second has started

@@ -22,6 +22,7 @@ def erin_history() -> list[dict]:
     ]
 
 
+@pytest.mark.usefixtures("committed_db")  # pg_dump reads the database from a connection of its own
 def test_forget_by_user_id_removes_the_person_here_and_in_sendgrid(db, sandbox, integration, hashing_settings, pg_url):
     deliver(db, sandbox, store(db, *erin_history(), identify("other@example.com", "user-other", 2)))
     assert sandbox.contact(EMAIL) is not None

@@ -27,7 +27,8 @@ from workers.privacy.erasure import Subject, request_erasure
 from workers.privacy.remote import drive_erasure
 from workers.processing.process import process_events
 
-pytestmark = pytest.mark.integration
+# Races between sessions on connections of their own: their commits must be real.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("committed_db")]
 
 EMAIL, USER, ANON = "race.erin@example.com", "race-user-erin", "race-anon-erin"
 
