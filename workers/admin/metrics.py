@@ -1,7 +1,7 @@
 """`/metrics` in Prometheus text format, computed from the database (and the broker) when scraped.
 
 The workers run in other processes, so in-process counters would only see this API's own work: a custom
-Collector reads the records instead, a few statements per scrape (counts by status, the backlog through the
+Collector reads the records instead (workers.services.metrics: counts by status, the backlog through the
 partial indexes, the last hour's accepted deliveries for the latency histogram), cached for CACHE_SECONDS so
 that several scrapers cost one round. Open unless SIGNAL_METRICS_TOKEN is set; then it needs that token or the
 admin token as a bearer. The metrics and the alert rules built on them: docs/operations.md, deploy/alerts.yml.
@@ -21,10 +21,11 @@ from kombu import Connection
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from workers.ingest.wire import DEAD_QUEUE_NAME
+from workers.services.metrics import CONSENT_REASONS
+from workers.services.metrics import read as records_of
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +33,6 @@ PREFIX = "signal_sendgrid_"
 CACHE_SECONDS = 5.0
 # Seconds from an event's arrival to SendGrid accepting the request that carried it.
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
-CONSENT_REASONS = ("consent_denied", "consent_missing", "disabled_by_integrations")
-
-EVENTS = "SELECT status, count(*) FROM events GROUP BY status"
-# A skip reason starts with its code (`consent_denied`, `consent_denied: consent withdrawn ...`).
-DELIVERIES = r"""
-SELECT status, count(*),
-       count(*) FILTER (WHERE reason LIKE 'consent\_denied%'),
-       count(*) FILTER (WHERE reason LIKE 'consent\_missing%'),
-       count(*) FILTER (WHERE reason LIKE 'disabled\_by\_integrations%')
-FROM deliveries GROUP BY status
-"""  # the three counts in the order of CONSENT_REASONS
-REQUESTS = "SELECT kind, coalesce(status_code::text, 'none'), count(*) FROM delivery_attempts GROUP BY 1, 2"
-# Each through its partial index (ix_events_received, ix_deliveries_queued, ix_deliveries_held_created).
-BACKLOG = """
-SELECT 'waiting', count(*), extract(epoch FROM now() - min(received_at)) FROM events WHERE status = 'received'
-UNION ALL
-SELECT 'queued', count(*), extract(epoch FROM now() - min(created_at)) FROM deliveries WHERE status = 'queued'
-UNION ALL
-SELECT 'held', count(*), extract(epoch FROM now() - min(created_at)) FROM deliveries WHERE status = 'held'
-"""
-# Among the newest LATENCY_WINDOW deliveries (a range of the primary key: deliveries.attempt_id has no index,
-# and a join over every delivery took 1.4 s at a million rows; this takes 90 ms).
-LATENCY_WINDOW = 100_000
-LATENCY = """
-SELECT extract(epoch FROM a.created_at - e.received_at)
-FROM deliveries d
-JOIN delivery_attempts a ON a.id = d.attempt_id
-JOIN events e ON e.id = d.event_id
-WHERE d.id > (SELECT max(id) FROM deliveries) - :window
-  AND a.kind = 'upsert' AND a.status_code BETWEEN 200 AND 299 AND a.created_at > now() - interval '1 hour'
-"""
 
 
 class RecordsCollector:
@@ -82,13 +52,8 @@ class RecordsCollector:
 
     def _from_database(self) -> Iterator[Metric]:
         with self.sessions() as session, session.begin():
-            session.execute(text("SET TRANSACTION READ ONLY"))
-            session.execute(text("SET LOCAL statement_timeout = '10s'"))
-            events = dict(session.execute(text(EVENTS)).all())
-            deliveries = session.execute(text(DELIVERIES)).all()
-            requests = session.execute(text(REQUESTS)).all()
-            backlog = session.execute(text(BACKLOG)).all()
-            latencies = session.scalars(text(LATENCY), {"window": LATENCY_WINDOW}).all()
+            records = records_of(session)
+        events, deliveries, requests, backlog = records.events, records.deliveries, records.requests, records.backlog
 
         yield CounterMetricFamily(
             PREFIX + "events_received", "Events stored from the queue or POST /v1/events", sum(events.values())
@@ -146,7 +111,7 @@ class RecordsCollector:
         yield size
         yield age
 
-        yield _latency_histogram([float(seconds) for seconds in latencies])
+        yield _latency_histogram(records.latencies)
 
     def _from_broker(self) -> Iterator[Metric]:
         """The dead-letter queue's depth by a passive declare (nothing is created); broker_up 0 when unreachable.
