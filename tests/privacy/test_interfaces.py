@@ -11,7 +11,7 @@ from config.settings import load_settings
 from tests.factories import identify
 from tests.fixtures.processes import cli
 from tests.fixtures.services import TEST_SECRET
-from tests.privacy.conftest import deliver, store
+from tests.helpers.privacy import deliver, store
 from workers.web import create_app
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,9 @@ EMAIL = "api.erin@example.com"
 
 
 @pytest.fixture
-def client(db, sandbox, integration, monkeypatch):
+def client(committed_db, db, sandbox, integration, monkeypatch):
+    """The web app's test client. Without a broker the API runs an erasure on a thread of its own, with
+    connections of its own: the database is the committed one (so `db` is too)."""
     monkeypatch.setenv("SIGNAL_ADMIN_TOKEN", TOKEN)
     monkeypatch.setenv("SIGNAL_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("SENDGRID_API_URL", sandbox.url)
