@@ -1,7 +1,9 @@
 """The layers, read from the import graph (docs/architecture.md): an import may only point down.
 
-    interfaces   workers/admin (JSON API), workers/console (pages), workers/cli (commands)
-    web root     workers/web.py (builds the web process: mounts the API, the console, /metrics)
+    web root     workers/web.py (builds the web process: mounts the API, the console, /metrics), served by
+                 workers/web_server.py (`signal-sendgrid api`)
+    interfaces   workers/admin (JSON API), workers/console (pages), workers/cli (commands); the API and the
+                 console share workers/web_state.py (settings, sessions, one transaction per request)
     services     workers/services
     stages       workers/ingest, processing, delivery, privacy, integrations, sendgrid; tasks, celery, beat
     base         models, mapping, config
@@ -21,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERFACES = ("workers.admin", "workers.console", "workers.cli")
-WEB_ROOT = ("workers.web",)
+WEB_ROOT = ("workers.web", "workers.web_state", "workers.web_server")  # the web process: its app, shared state, server
 SERVICES = ("workers.services",)
 STAGES = (
     "workers.ingest",
@@ -34,6 +36,7 @@ STAGES = (
     "workers.celery",
     "workers.beat",
     "workers.failures",
+    "workers.backoff",
 )
 BASE = ("models", "mapping", "config")
 STATEMENTS = {"select", "insert", "update", "delete"}
@@ -123,8 +126,24 @@ def test_the_packages_are_where_the_layers_say() -> None:
         assert modules(package), f"{package} has no module: update the layers in tests/test_layers.py"
 
 
+def test_every_module_of_workers_is_in_a_layer() -> None:
+    """A new module says where it stands (here), so that the rules below read it."""
+    layers = (*INTERFACES, *WEB_ROOT, *SERVICES, *STAGES)
+    unplaced = [name for name, _ in modules("workers") if name != "workers" and within(name, layers) is None]
+    assert unplaced == [], f"add these to a layer in tests/test_layers.py: {unplaced}"
+
+
 def test_an_interface_imports_no_other_interface() -> None:
     no_problem(violations(INTERFACES, other_interface, "an interface imports no other interface"))
+
+
+def test_the_web_interfaces_do_not_import_the_root_that_mounts_them() -> None:
+    """workers/web.py mounts the API and the console; they share only workers.web_state (`api` serves the root)."""
+
+    def root(_module: str, imported: str) -> bool:
+        return within(imported, ("workers.web", "workers.web_server")) is not None
+
+    no_problem(violations(("workers.admin", "workers.console"), root, "the web root mounts the interfaces"))
 
 
 def test_an_interface_sends_no_task_itself() -> None:
