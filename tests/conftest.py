@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.transactions",
     "tests.fixtures.processes",
     "tests.fixtures.integrations",
+    "tests.fixtures.admin_api",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.settings import load_settings
-from tests.api.conftest import OPERATIONS, TOKEN, api_env
+from tests.helpers.api import OPERATIONS, TOKEN, api_env
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.api.conftest import TOKEN, seed_body
 from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
+from tests.helpers.api import TOKEN, seed_body
 
 pytestmark = pytest.mark.integration
 

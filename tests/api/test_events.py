@@ -7,8 +7,8 @@ import json
 import pytest
 
 from config.settings import load_settings
-from tests.api.conftest import api_env, queued_messages
 from tests.factories import event, identify
+from tests.helpers.api import api_env, queued_messages
 from workers.admin.blueprint import MAX_EVENTS_BODY
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from config.secrets import decrypt_key
 from models import Integration
-from tests.api.conftest import INSTALL, seed_body
 from tests.fixtures.services import TEST_SECRET
+from tests.helpers.api import INSTALL, seed_body
 
 pytestmark = pytest.mark.integration
 

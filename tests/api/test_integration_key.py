@@ -10,8 +10,8 @@ import pytest
 from config.secrets import decrypt_key, mask_key
 from models import Integration, IntegrationStatus
 from sandbox import make_key
-from tests.api.conftest import INSTALL, seed_body
 from tests.fixtures.services import TEST_SECRET
+from tests.helpers.api import INSTALL, seed_body
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import INSTALL, OPERATIONS, TOKEN
+from tests.helpers.api import INSTALL, OPERATIONS, TOKEN
 from workers.admin.schemas import MAX_BATCH
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event
 from tests.console.test_live_events import client_for, console, page  # noqa: F401 - fixtures
-from tests.delivery.conftest import flush, process, settle_imports
 from tests.factories import identify
+from tests.helpers.delivery import flush, process, settle_imports
 
 pytestmark = pytest.mark.integration
 

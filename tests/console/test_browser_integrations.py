@@ -8,7 +8,7 @@ import os
 
 from selenium.webdriver.common.by import By
 
-from tests.console.conftest import SCREENSHOTS, click_and_wait, wait_until
+from tests.helpers.console import SCREENSHOTS, click_and_wait, wait_until
 
 
 def test_screenshots_go_to_the_docs_only_when_asked(screenshots):

@@ -12,9 +12,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.console.conftest import click_and_wait, wait_until
 from tests.factories import event, identify
 from tests.fixtures.processes import cli
+from tests.helpers.console import click_and_wait, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

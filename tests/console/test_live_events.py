@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from models import Delivery, DeliveryStatus, Event, ImportJob, ImportJobStatus, Integration, IntegrationStatus
-from tests.console.conftest import console_app, signed_in_client
-from tests.delivery.conftest import flush, process, settle_imports
 from tests.factories import event, identify
+from tests.helpers.console import console_app, signed_in_client
+from tests.helpers.delivery import flush, process, settle_imports
 from workers.ingest.inbox import Incoming, store_events
 from workers.integrations.install import InstallRequest, install
 from workers.integrations.status import client_for as stored_key_client

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
-from tests.console.conftest import console_app, signed_in_client
 from tests.factories import IntegrationFactory
+from tests.helpers.console import console_app, signed_in_client
 from workers.services import overview as reads
 
 S = DeliveryStatus

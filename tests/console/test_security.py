@@ -17,10 +17,10 @@ from werkzeug.routing import Map
 
 from config.settings import load_settings
 from models import ConsoleSession
-from tests.console.conftest import TOKEN, ConsoleHttp, console_app, signed_in_client
 from tests.fixtures.services import TEST_SECRET
-from workers.web import create_app
+from tests.helpers.console import TOKEN, ConsoleHttp, console_app, signed_in_client
 from workers.console.auth import PUBLIC_ENDPOINTS, REFUSED, SESSION_HOURS
+from workers.web import create_app
 
 INSTALL = "/v1/admin/integration-catalog/sendgrid/install"
 

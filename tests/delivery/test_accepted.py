@@ -8,7 +8,8 @@ import pytest
 
 from models import DeliveryStatus, ImportJobStatus, IntegrationStatus
 from models.base import utcnow
-from tests.delivery.conftest import (
+from tests.factories import identify
+from tests.helpers.delivery import (
     deliveries,
     flush,
     get_integration,
@@ -19,7 +20,6 @@ from tests.delivery.conftest import (
     settle_imports,
     upsert_attempts,
 )
-from tests.factories import identify
 from workers.delivery.imports import poll_imports
 
 pytestmark = pytest.mark.integration

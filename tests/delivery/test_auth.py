@@ -6,7 +6,8 @@ import pytest
 
 from models import DeliveryStatus, Integration, IntegrationStatus
 from sandbox import make_key
-from tests.delivery.conftest import (
+from tests.factories import identify
+from tests.helpers.delivery import (
     deliveries,
     flush,
     get_integration,
@@ -16,7 +17,6 @@ from tests.delivery.conftest import (
     settle_imports,
     status_counts,
 )
-from tests.factories import identify
 from workers.integrations.install import InstallError, update_key
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from models import DeliveryStatus
-from tests.delivery.conftest import (
+from tests.helpers.delivery import (
     deliveries,
     flush,
     puts,

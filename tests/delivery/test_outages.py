@@ -9,7 +9,7 @@ import pytest
 
 from models import DeliveryStatus, IntegrationStatus
 from models.base import utcnow
-from tests.delivery.conftest import (
+from tests.helpers.delivery import (
     FAST_RETRY,
     deliveries,
     drain,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models import DeliveryStatus, IntegrationStatus
-from tests.delivery.conftest import (
+from tests.helpers.delivery import (
     deliveries,
     drain,
     flush,

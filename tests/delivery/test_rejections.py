@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models import DeliveryStatus, Integration, IntegrationStatus
-from tests.delivery.conftest import (
+from tests.helpers.delivery import (
     deliveries,
     flush,
     get_integration,

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Integration
-from tests.delivery.conftest import deliveries, drain, flush, process, puts, settle_imports, status_counts
 from tests.factories import IntegrationFactory, event, identify
+from tests.helpers.delivery import deliveries, drain, flush, process, puts, settle_imports, status_counts
 from workers.delivery.retry import RetryPolicy
 from workers.processing.replay import ReplayFilter, replay_deliveries
 from workers.services.deliveries import replay_by_filter, replay_delivery

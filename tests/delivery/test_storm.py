@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from models.base import utcnow
-from tests.delivery.conftest import (
+from tests.helpers.delivery import (
     drain,
     flush,
     pending_jobs,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from models import Integration
-from tests.api.conftest import INSTALL, seed_body
+from tests.helpers.api import INSTALL, seed_body
 from workers.integrations.install import InstallError, InstallRequest, install, update_integration
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from config.secrets import encrypt_key
 from models import Contact, Delivery, DeliveryAttempt, Event, ImportJob, Integration, IntegrationStatus
 from models.base import utcnow
-from tests.api.conftest import INSTALL, seed_body
 from tests.factories import identify
 from tests.fixtures.processes import cli
+from tests.helpers.api import INSTALL, seed_body
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import jobs_due, poll_imports
 from workers.ingest.inbox import Incoming, store_events

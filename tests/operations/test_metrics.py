@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from config.settings import load_settings
 from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
 from models.base import utcnow
-from tests.api.conftest import api_env, serve  # noqa: F401 - serve is a fixture
 from tests.factories import IntegrationFactory
+from tests.helpers.api import api_env
 from workers.ingest.wire import DEAD_QUEUE_NAME, dead_exchange
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from models import Contact, Integration
 from tests.factories import identify
-from tests.privacy.conftest import deliver, store
+from tests.helpers.privacy import deliver, store
 from workers.cli.main import main
 
 # The commands open their own connections: they see committed rows only.

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from models.migrate import upgrade
-from tests.api.conftest import TOKEN
 from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
 from tests.fixtures.services import ADMIN_DSN, fresh_database
+from tests.helpers.api import TOKEN
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from tests.api.conftest import TOKEN
 from tests.fixtures.processes import BIN, answers, free_port, wait_for
+from tests.helpers.api import TOKEN
 
 pytestmark = pytest.mark.integration
 

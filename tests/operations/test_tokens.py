@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from config.settings import ConfigError, load_settings
-from tests.api.conftest import TOKEN, api_env, queued_messages, serve  # noqa: F401 - serve is a fixture
 from tests.factories import identify
 from tests.fixtures.processes import cli
+from tests.helpers.api import TOKEN, api_env, queued_messages
 
 pytestmark = pytest.mark.integration
 

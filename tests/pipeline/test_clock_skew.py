@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from models import Contact, Delivery, Event, Identity, Order
 from models.base import utcnow
-from tests.api.conftest import api, api_settings, serve  # noqa: F401 - fixtures used by these tests
-from tests.console.conftest import console_app, signed_in_client
 from tests.factories import identify
+from tests.helpers.console import console_app, signed_in_client
 from tests.pipeline.test_races import flush_all, order, page, process, store
 from workers.integrations.install import InstallRequest, install
 

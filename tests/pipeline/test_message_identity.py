@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from models import Event, EventStatus
-from tests.api.conftest import api_env, serve  # noqa: F401 - serve is a fixture
 from tests.factories import identify
 from tests.fixtures.processes import cli
+from tests.helpers.api import api_env
 from tests.operations.test_metrics import scrape
 from tests.pipeline.test_flow import run_pipeline
 from workers.ingest.inbox import Incoming, event_digest, store_events

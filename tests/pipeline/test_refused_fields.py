@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models import Event
 from tests.factories import identify
-from tests.privacy.conftest import deliver, store
+from tests.helpers.privacy import deliver, store
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from models import Contact, Delivery, DeliveryStatus, Erasure, ErasureStatus, Event, Identity, Order
 from tests.factories import event, identify
-from tests.privacy.conftest import deliver, erase, pg_dump, store
+from tests.helpers.privacy import deliver, erase, pg_dump, store
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from models import Delivery, DeliveryStatus, ErasedIdentifier, Erasure, ErasureStatus, Event, EventStatus, Identity
 from models.base import utcnow
 from tests.factories import event, identify
-from tests.privacy.conftest import client_for, deliver, erase, pg_dump, store
+from tests.helpers.privacy import client_for, deliver, erase, pg_dump, store
 from workers.delivery.flush import flush_integration, flush_round
 from workers.delivery.imports import poll_imports
 from workers.delivery.report import FlushReport

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, update
 from models import Contact, Delivery, DeliveryAttempt, Event
 from models.base import utcnow
 from tests.factories import event, identify
-from tests.privacy.conftest import deliver, store
+from tests.helpers.privacy import deliver, store
 from workers.privacy.retention import apply_retention, table_sizes
 from workers.services.reports import stats
 

@@ -16,7 +16,7 @@ from models import Contact, Delivery, DeliveryStatus, Erasure, ErasureStatus, Ev
 from models.base import utcnow
 from tests.factories import event, identify
 from tests.fixtures.processes import cli, wait_for
-from tests.privacy.conftest import pg_dump
+from tests.helpers.privacy import pg_dump
 from workers.ingest.wire import connect, declare, publish_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from models import Delivery, Event, EventStatus, Order
 from tests.factories import BASE_TIME
 from tests.fixtures.processes import cli
-from tests.reliability.conftest import (
+from tests.helpers.reliability import (
     descendants,
     ingest_counts,
     kill_tree,

@@ -18,9 +18,9 @@ from kombu import Producer
 from sqlalchemy import func, select
 
 from models import Delivery, DeliveryStatus, Event, EventStatus
-from tests.api.conftest import TOKEN
 from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
-from tests.reliability.conftest import Supervised, all_logs
+from tests.helpers.api import TOKEN
+from tests.helpers.reliability import Supervised, all_logs
 from workers.ingest.wire import connect, declare, events_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection
 
 from tests.fixtures.private_services import MachineServices, accepts, machine_postgres_pid
-from tests.reliability.conftest import restart_postgres, restart_rabbitmq
+from tests.helpers.reliability import restart_postgres, restart_rabbitmq
 
 pytestmark = pytest.mark.integration
 

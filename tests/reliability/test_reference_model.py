@@ -37,7 +37,7 @@ from sqlalchemy import func, or_, select
 
 from models import Contact, Delivery, Event, Order
 from tests.fixtures.processes import cli
-from tests.reliability.conftest import (
+from tests.helpers.reliability import (
     Supervised,
     descendants,
     ingest_counts,

@@ -19,7 +19,7 @@ from models import Base, Event, Integration
 from sandbox import make_key
 from tests.factories import identify
 from tests.fixtures.processes import cli, wait_for
-from tests.reliability.conftest import all_logs
+from tests.helpers.reliability import all_logs
 from workers.celery import TASK_QUEUE
 from workers.ingest.wire import connect, declare, publish_events
 
