@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.integrations",
     "tests.fixtures.admin_api",
+    "tests.fixtures.factories",
 ]
 
 

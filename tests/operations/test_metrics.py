@@ -13,9 +13,9 @@ from kombu import Connection, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import load_settings
-from models import AttemptKind, Delivery, DeliveryAttempt, DeliveryStatus, Event, EventStatus
+from models import AttemptKind, DeliveryAttempt, DeliveryStatus, EventStatus
 from models.base import utcnow
-from tests.factories import IntegrationFactory
+from tests.factories import DeliveryFactory, EventFactory, IntegrationFactory
 from tests.helpers.api import api_env
 from workers.ingest.wire import DEAD_QUEUE_NAME, dead_exchange
 
@@ -48,37 +48,30 @@ DELIVERIES = [
 ]
 
 
-def seed(db) -> None:
+def seed(factories) -> None:
     """12 events (1 rejected, 1 waiting for 10 min), one delivery each for 10 of them, 4 requests to SendGrid;
     the two accepted deliveries arrived 3 s before SendGrid's 202."""
     now = utcnow()
-    with db.begin() as session:
-        integration = IntegrationFactory()
-        session.add(integration)
-        session.flush()
-        accepted = DeliveryAttempt(
-            integration_id=integration.id, kind=AttemptKind.UPSERT, method="PUT", path="/v3/marketing/contacts",
-            status_code=202, created_at=now,
+    integration = IntegrationFactory()
+    accepted = DeliveryAttempt(
+        integration_id=integration.id, kind=AttemptKind.UPSERT, method="PUT", path="/v3/marketing/contacts",
+        status_code=202, created_at=now,
+    )  # fmt: skip
+    factories.add(accepted)
+    factories.add_all(
+        DeliveryAttempt(integration_id=integration.id, kind=kind, method="PUT", path="/", status_code=code)
+        for kind, code in [(AttemptKind.UPSERT, 429), (AttemptKind.UPSERT, None), (AttemptKind.IMPORT_POLL, 200)]
+    )
+    factories.commit()
+    EventFactory(message_id="bad", status=EventStatus.REJECTED, reason="messageId: missing")
+    EventFactory(message_id="late", status=EventStatus.RECEIVED, received_at=now - timedelta(minutes=10))
+    for n, (status, reason) in enumerate(DELIVERIES):
+        DeliveryFactory(
+            integration=integration, event__message_id=f"m{n}", event__received_at=now - timedelta(seconds=3),
+            status=status, reason=reason,
+            attempt_id=accepted.id if status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.SENT) else None,
+            created_at=now - timedelta(minutes=5 if status == DeliveryStatus.HELD else 1),
         )  # fmt: skip
-        session.add(accepted)
-        session.add_all(
-            DeliveryAttempt(integration_id=integration.id, kind=kind, method="PUT", path="/", status_code=code)
-            for kind, code in [(AttemptKind.UPSERT, 429), (AttemptKind.UPSERT, None), (AttemptKind.IMPORT_POLL, 200)]
-        )
-        session.add(Event(message_id="bad", status=EventStatus.REJECTED, reason="messageId: missing"))
-        session.add(Event(message_id="late", status=EventStatus.RECEIVED, received_at=now - timedelta(minutes=10)))
-        session.flush()
-        for n, (status, reason) in enumerate(DELIVERIES):
-            event = Event(message_id=f"m{n}", status=EventStatus.PROCESSED, received_at=now - timedelta(seconds=3))
-            session.add(event)
-            session.flush()
-            session.add(
-                Delivery(
-                    integration_id=integration.id, event_id=event.id, status=status, reason=reason,
-                    attempt_id=accepted.id if status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.SENT) else None,
-                    created_at=now - timedelta(minutes=5 if status == DeliveryStatus.HELD else 1),
-                )
-            )  # fmt: skip
 
 
 def dead_letter(broker_url: str, count: int) -> None:
@@ -89,8 +82,8 @@ def dead_letter(broker_url: str, count: int) -> None:
             producer.publish(b"{}", routing_key="", message_id=f"dead{n}")
 
 
-def test_metrics_are_computed_from_the_records(db, serve, pg_url, sandbox, clean_broker):  # noqa: F811
-    seed(db)
+def test_metrics_are_computed_from_the_records(factories, serve, pg_url, sandbox, clean_broker):
+    seed(factories)
     dead_letter(clean_broker, 2)
     values = scrape(serve(load_settings(api_env(pg_url, sandbox.url, clean_broker))))
 
@@ -122,15 +115,15 @@ def test_metrics_are_computed_from_the_records(db, serve, pg_url, sandbox, clean
     assert value("broker_up") == 1 and value("dead_letter_messages") == 2
 
 
-def test_an_unreachable_broker_is_reported_and_the_rest_still_answers(db, serve, pg_url, sandbox):  # noqa: F811
+def test_an_unreachable_broker_is_reported_and_the_rest_still_answers(db, serve, pg_url, sandbox):
     values = scrape(serve(load_settings(api_env(pg_url, sandbox.url, "amqp://guest:guest@127.0.0.1:1//"))))
     assert values[("signal_sendgrid_broker_up", ())] == 0
     assert ("signal_sendgrid_dead_letter_messages", ()) not in values
     assert values[("signal_sendgrid_backlog", (("stage", "queued"),))] == 0
 
 
-def test_every_metric_the_alert_rules_use_is_exported(db, serve, pg_url, sandbox, clean_broker):  # noqa: F811
-    seed(db)  # every family has samples (requests by code have none before the first request)
+def test_every_metric_the_alert_rules_use_is_exported(factories, serve, pg_url, sandbox, clean_broker):
+    seed(factories)  # every family has samples (requests by code have none before the first request)
     rules = yaml.safe_load(ALERTS.read_text())
     exported = {name for name, _ in scrape(serve(load_settings(api_env(pg_url, sandbox.url, clean_broker))))}
     used, alerts = set(), []

@@ -58,7 +58,7 @@ def test_the_ingest_token_allows_posting_events_and_nothing_else(api, clean_brok
     assert api.get("/v1/admin/stats", token=TOKEN).status_code == 200
 
 
-def test_the_metrics_token_guards_metrics_when_set(api, serve, pg_url, sandbox, clean_broker):  # noqa: F811
+def test_the_metrics_token_guards_metrics_when_set(api, serve, pg_url, sandbox, clean_broker):
     assert api.get("/metrics", token=None).status_code == 401
     assert api.get("/metrics", token=INGEST).status_code == 401
     for token in (METRICS, TOKEN):

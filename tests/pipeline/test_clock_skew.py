@@ -120,7 +120,7 @@ def test_a_smaller_skew_setting_clamps_sooner(db, sandbox, integration, monkeypa
     assert sandbox.contact(EMAIL)["first_name"] == "Now"
 
 
-def test_the_clamp_is_recorded_on_the_event_and_shown(db, sandbox, integration, api, pg_url):  # noqa: F811
+def test_the_clamp_is_recorded_on_the_event_and_shown(db, sandbox, integration, api, pg_url):
     hacked_id, real_id = run(
         db, sandbox, dated(identify(EMAIL, "u-1", first_name="HACKED"), FAR), dated(identify(EMAIL, "u-1"))
     )

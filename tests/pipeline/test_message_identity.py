@@ -95,7 +95,7 @@ def test_a_conflict_inside_one_batch_is_kept_too(db):
     assert conflict.conflicts_with == event_digest(first)
 
 
-def test_conflicts_are_counted_in_metrics_and_listed_by_the_cli(db, serve, pg_url, sandbox, clean_broker, service_env):  # noqa: F811
+def test_conflicts_are_counted_in_metrics_and_listed_by_the_cli(db, serve, pg_url, sandbox, clean_broker, service_env):
     first = identify("m@example.com", "u-m", first_name="A")
     other = first | {"traits": {"email": "m@example.com", "first_name": "B"}}
     store(db, Incoming(json.dumps(first).encode()))

@@ -28,12 +28,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def integration_id(db) -> int:
-    with db.begin() as session:
-        integration = IntegrationFactory()
-        session.add(integration)
-        session.flush()
-        return integration.id
+def integration_id(factories) -> int:
+    return IntegrationFactory().id
 
 
 def stored(db, events: list[dict]) -> list[int]:
@@ -122,6 +118,7 @@ processing.process_events(sessions, [int(i) for i in sys.argv[3:]], fresh=sys.ar
 """
 
 
+@pytest.mark.usefixtures("committed_db")  # a killed process of its own reads the events
 @pytest.mark.parametrize("first_trigger", ["fresh", "counted"])
 def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(
     db, pg_url, integration_id, figures, first_trigger
@@ -153,6 +150,7 @@ def test_an_event_that_kills_the_worker_is_set_aside_after_bounded_tries(
     assert all(e.status == EventStatus.PROCESSED for e in found.values())
 
 
+@pytest.mark.usefixtures("committed_db")  # two threads' sessions deadlock on real locks
 def test_a_deadlock_is_not_a_processing_crash(db, integration_id, monkeypatch, figures):
     real = store.lock_contacts  # what a batch locks its contacts with
     barrier = threading.Barrier(2, timeout=3)
