@@ -12,8 +12,8 @@ from sqlalchemy import select
 from config.settings import load_settings
 from models import Event, EventStatus
 from tests.factories import identify
-from tests.fixtures.processes import cli
 from tests.helpers.api import api_env
+from tests.helpers.cli import invoke
 from tests.operations.test_metrics import scrape
 from tests.pipeline.test_flow import run_pipeline
 from workers.ingest.inbox import Incoming, event_digest, store_events
@@ -104,11 +104,11 @@ def test_conflicts_are_counted_in_metrics_and_listed_by_the_cli(db, serve, pg_ur
     values = scrape(serve(load_settings(api_env(pg_url, sandbox.url, clean_broker))))
     assert values[("signal_sendgrid_events_conflicting_total", ())] == 1
 
-    listed = cli(service_env, "events", "--status", "conflicting", "--json")
+    listed = invoke(service_env, "events", "--status", "conflicting", "--json")
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
     assert (row["digest"], row["conflicts_with"]) == (event_digest(other), event_digest(first))
-    table = cli(service_env, "events", "--status", "conflicting")
+    table = invoke(service_env, "events", "--status", "conflicting")
     assert table.returncode == 0, table.stderr
     assert event_digest(other) in table.stdout and event_digest(first) in table.stdout, table.stdout
 
