@@ -1,7 +1,5 @@
-"""Fixtures and helpers for issue #5: delivery outcomes against the sandbox's fault injection.
-
-Work for the flush is made either through the real path (`store_events` + `process_events`) or, for volume
-and for patches the mapping would refuse upstream, by inserting `Event` + `Delivery` rows in bulk."""
+"""Fixtures of the delivery tests (issue #5: outcomes against the sandbox's fault injection); their helpers, which
+make work for the flush through the real path or as rows in bulk, are in tests/helpers/delivery.py."""
 
 from __future__ import annotations
 
