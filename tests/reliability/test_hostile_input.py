@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from models import Delivery, DeliveryStatus, Event, EventStatus
 from tests.fixtures.processes import BIN, answers, cli, free_port, wait_for
 from tests.helpers.api import TOKEN
+from tests.helpers.cli import invoke
 from tests.helpers.reliability import Supervised, all_logs
 from workers.ingest.wire import connect, declare, events_exchange
 
@@ -284,7 +285,7 @@ def assert_in_time(clean: list[float], poisoned: list[float]) -> None:
 
 
 def rejected_listing(env: dict[str, str]) -> list[dict]:
-    listed = cli(env, "events", "--status", "rejected", "--limit", "100", "--json")
+    listed = invoke(env, "events", "--status", "rejected", "--limit", "100", "--json")
     assert listed.returncode == 0, listed.stderr
     return json.loads(listed.stdout)
 

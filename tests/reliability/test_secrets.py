@@ -19,6 +19,7 @@ from models import Base, Event, Integration
 from sandbox import make_key
 from tests.factories import identify
 from tests.fixtures.processes import cli, wait_for
+from tests.helpers.cli import invoke
 from tests.helpers.reliability import all_logs
 from workers.celery import TASK_QUEUE
 from workers.ingest.wire import connect, declare, publish_events
@@ -40,7 +41,7 @@ def publish(env: dict, events: list[dict], chunks: int = 1) -> None:
 
 
 def status_of(env: dict) -> str:
-    return json.loads(cli(env, "integrations", "--json").stdout)[0]["status"]
+    return json.loads(invoke(env, "integrations", "--json").stdout)[0]["status"]
 
 
 def database_text(db) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from models import AttemptKind, Delivery, DeliveryAttempt
 from tests.factories import identify
 from tests.fixtures.processes import cli, wait_for
+from tests.helpers.cli import invoke
 from workers.ingest.wire import connect, declare, publish_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,7 +44,7 @@ def statuses(db) -> dict[str, int]:
 
 
 def integration_status(env: dict) -> str:
-    shown = cli(env, "integrations", "--json")
+    shown = invoke(env, "integrations", "--json")
     assert shown.returncode == 0, shown.stderr
     return json.loads(shown.stdout)[0]["status"]
 
