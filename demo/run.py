@@ -22,11 +22,11 @@ from sandbox import DEFAULT_GROUP_ID, DEFAULT_KEY, DEFAULT_LIST_ID
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
 from workers import tasks
-from workers.admin.reports import stats
-from workers.admin.timeline import TimelineFilter, timeline
 from workers.ingest.consumer import IngestConsumer
 from workers.ingest.wire import PublishReport, connect, declare, parse_lines, publish_events
 from workers.integrations.install import InstallRequest, install
+from workers.services.reports import stats
+from workers.services.timeline import TimelineFilter, timeline
 
 
 def step(message: str) -> None:

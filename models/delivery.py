@@ -61,7 +61,7 @@ class Delivery(Base):
         _partial("ix_deliveries_held_anonymous", ["anonymous_id"], "status = 'held'"),
         _partial("ix_deliveries_held_created", ["created_at"], "status = 'held'"),  # expiry of the hold
         _partial("ix_deliveries_failed", ["id"], "status IN ('failed', 'import_errored')"),  # replay
-        # Live Events (workers.admin.timeline), newest first by (created_at, id): one index per filter it leads
+        # Live Events (workers.services.timeline), newest first by (created_at, id): one index per filter it leads
         # with, each carrying the other filtered columns, so that any combination of filters is an index-only
         # scan of one of them. These are full indexes: a status change already writes an entry in every full
         # index (status is in the partial indexes' predicates, so that update is never HOT), and one of these
