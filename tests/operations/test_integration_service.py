@@ -75,6 +75,7 @@ def test_each_change_sends_its_flush_after_commit_and_never_after_rollback(
     assert flushes == ([[integration.id]] if flushes_it and commit else [])
 
 
+@pytest.mark.usefixtures("committed_db")  # two connections: a lock is only a lock between them
 def test_a_second_update_key_waits_for_the_first_to_commit(db, sandbox, integration, settings):
     first, second = make_key("first"), make_key("second")
     sandbox.add_key(first)

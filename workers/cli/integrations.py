@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import click
@@ -12,6 +14,28 @@ from models.db import session_scope
 from workers.cli.common import ready_settings
 from workers.services import integrations as service
 from workers.services.vocabulary import parse_field_option
+
+
+@contextmanager
+def refusals(verb: str) -> Iterator[None]:
+    """What the service refuses, in one line and exit 1: a duplicate (with the flag that overrides it), what to fix."""
+    try:
+        yield
+    except service.DuplicateIntegration as e:
+        click.echo(f"{verb} refused: {e} (--force)", err=True)
+        sys.exit(1)
+    except service.InstallError as e:
+        click.echo(f"{verb} failed: {e}", err=True)
+        sys.exit(1)
+
+
+def echo_notes(result: service.Installed) -> None:
+    """The warnings of an install or update, and the custom fields it created in SendGrid, on stderr."""
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if result.created_fields:
+        click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
+
 
 KEY_IN_PS = (
     "Given as an option the key shows in `ps` (and shell history) while the command runs: "
@@ -68,19 +92,9 @@ def install(
         options=options,
         force=force,
     )
-    try:
-        with session_scope() as session:
-            result = service.install(session, request, settings)
-    except service.DuplicateIntegration as e:
-        click.echo(f"install refused: {e} (--force)", err=True)
-        sys.exit(1)
-    except service.InstallError as e:
-        click.echo(f"install failed: {e}", err=True)
-        sys.exit(1)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if result.created_fields:
-        click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
+    with refusals("install"), session_scope() as session:
+        result = service.install(session, request, settings)
+    echo_notes(result)
     click.echo(result.integration["id"])
 
 
@@ -119,12 +133,8 @@ def update_key(integration_id: int, api_key: str) -> None:
     """Replace an integration's API key (checked first) and resume delivery. The key comes from
     SENDGRID_API_KEY or a hidden prompt, so it stays out of `ps`."""
     settings = ready_settings()
-    try:
-        with session_scope() as session:
-            service.update_key(session, integration_id, api_key, settings)
-    except service.InstallError as e:
-        click.echo(f"update failed: {e}", err=True)
-        sys.exit(1)
+    with refusals("update"), session_scope() as session:
+        service.update_key(session, integration_id, api_key, settings)
     click.echo(f"integration {integration_id}: key updated, delivery resumed")
 
 
@@ -138,27 +148,17 @@ def update_integration(integration_id: int, default_list_id, fields: tuple[str, 
     """Change an integration's list or trait mappings (checked as install checks them), or resume it after a
     configuration error was fixed."""
     settings = ready_settings()
-    try:
-        with session_scope() as session:
-            result = service.update(
-                session,
-                integration_id,
-                settings,
-                default_list_id=service.UNCHANGED if default_list_id is None else default_list_id,
-                trait_fields=parse_fields(fields) if fields else None,
-                force=force,
-                resume=resume,
-            )
-    except service.DuplicateIntegration as e:
-        click.echo(f"update refused: {e} (--force)", err=True)
-        sys.exit(1)
-    except service.InstallError as e:
-        click.echo(f"update failed: {e}", err=True)
-        sys.exit(1)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if result.created_fields:
-        click.echo(f"created custom fields: {', '.join(result.created_fields)}", err=True)
+    with refusals("update"), session_scope() as session:
+        result = service.update(
+            session,
+            integration_id,
+            settings,
+            default_list_id=service.UNCHANGED if default_list_id is None else default_list_id,
+            trait_fields=parse_fields(fields) if fields else None,
+            force=force,
+            resume=resume,
+        )
+    echo_notes(result)
     status, reason = result.integration["status"], result.integration["status_reason"]
     click.echo(f"integration {integration_id} updated ({status})" + (f": {reason}" if resume and reason else ""))
 
