@@ -122,11 +122,7 @@ def disable_integration(integration_id: int) -> dict:
     Processing makes no deliveries for it and the flush skips it until it is enabled; events processed
     meanwhile are never delivered to it. Queued deliveries wait and go out after enable. Its history stays.
     """
-    try:
-        with transaction() as session:
-            return service.disable(session, integration_id, state().settings)
-    except service.IntegrationNotFound as e:
-        not_found(e)
+    return lifecycle(integration_id, service.disable)
 
 
 @blp.route("/admin/integrations/<int:integration_id>/enable", methods=["POST"])
@@ -138,11 +134,7 @@ def enable_integration(integration_id: int) -> dict:
     Sets it active (from disabled, or from a pause a person fixed) and flushes its queued deliveries. A key or
     mapping this server cannot use shows at once as `key_unreadable` / `config_invalid` with the reason.
     """
-    try:
-        with transaction() as session:
-            return service.enable(session, integration_id, state().settings)
-    except service.IntegrationNotFound as e:
-        not_found(e)
+    return lifecycle(integration_id, service.enable)
 
 
 @blp.route("/admin/integrations/<int:integration_id>", methods=["DELETE"])
@@ -158,5 +150,14 @@ def delete_integration(integration_id: int) -> dict:
     try:
         with transaction() as session:
             return service.delete(session, integration_id).to_dict()
+    except service.IntegrationNotFound as e:
+        not_found(e)
+
+
+def lifecycle(integration_id: int, change) -> dict:  # noqa: ANN001 - service.disable or service.enable
+    """Disable or enable an integration in this request's transaction; 404 when there is none."""
+    try:
+        with transaction() as session:
+            return change(session, integration_id, state().settings)
     except service.IntegrationNotFound as e:
         not_found(e)

@@ -126,23 +126,22 @@ def integration_change_list(integration_id: int):
 
 @console.post("/integrations/<int:integration_id>/pause")
 def integration_pause(integration_id: int):
-    try:
-        with transaction() as session:
-            service.disable(session, integration_id, state().settings)
-    except service.IntegrationNotFound:
-        abort(404)
-    flash("Paused: no deliveries are made for it until you resume it.")
-    return redirect(url_for("console.integration_page", integration_id=integration_id))
+    return lifecycle(integration_id, service.disable, "Paused: no deliveries are made for it until you resume it.")
 
 
 @console.post("/integrations/<int:integration_id>/resume")
 def integration_resume(integration_id: int):
+    return lifecycle(integration_id, service.enable, "Resumed: queued deliveries go out on the next flush.")
+
+
+def lifecycle(integration_id: int, change, done: str):  # noqa: ANN001 - service.disable or service.enable
+    """Pause or resume (the service's disable or enable), then back to the integration's page saying so."""
     try:
         with transaction() as session:
-            service.enable(session, integration_id, state().settings)
+            change(session, integration_id, state().settings)
     except service.IntegrationNotFound:
         abort(404)
-    flash("Resumed: queued deliveries go out on the next flush.")
+    flash(done)
     return redirect(url_for("console.integration_page", integration_id=integration_id))
 
 
