@@ -9,6 +9,7 @@ import pytest
 
 from tests.factories import event, identify
 from tests.fixtures.processes import cli
+from tests.helpers.cli import invoke
 from workers.ingest.inbox import Incoming, store_events
 from workers.processing.process import process_events
 
@@ -38,7 +39,7 @@ def rejected(db) -> list[int]:
 
 
 def test_the_cli_lists_rejected_events_with_their_reasons(service_env, rejected):
-    listed = cli(service_env, "events", "--status", "rejected", "--json")
+    listed = invoke(service_env, "events", "--status", "rejected", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert rows[0]["id"] > rows[1]["id"]  # newest first
@@ -46,7 +47,7 @@ def test_the_cli_lists_rejected_events_with_their_reasons(service_env, rejected)
     assert rows[0]["message_id"].startswith("sha256:") and "body is not JSON" in rows[0]["reason"]
     assert rows[0]["body"] == "{not json" and all(row["status"] == "rejected" for row in rows)
 
-    table = cli(service_env, "events", "--limit", "1")  # rejected is the default
+    table = invoke(service_env, "events", "--limit", "1")  # rejected is the default
     assert table.returncode == 0 and len(table.stdout.strip().splitlines()) == 2, table.stdout
     assert "body is not JSON" in table.stdout
 
