@@ -10,6 +10,7 @@ import pytest
 
 from tests.factories import identify
 from tests.fixtures.processes import cli
+from tests.helpers.cli import invoke
 from workers.ingest.inbox import Incoming, store_events
 from workers.processing.process import process_events
 
@@ -27,7 +28,7 @@ def stream(db, integration) -> None:
 
 
 def deliveries(service_env, *args: str) -> tuple[list[dict], str | None]:
-    done = cli(service_env, "deliveries", "--json", *args)
+    done = invoke(service_env, "deliveries", "--json", *args)
     assert done.returncode == 0, done.stderr
     found = CURSOR.search(done.stderr)
     return json.loads(done.stdout), found.group(1) if found else None
@@ -46,7 +47,7 @@ def test_the_cli_pages_the_timeline_by_cursor_with_rejected_events(service_env, 
 
     found, _ = deliveries(service_env, "--search", "CLI1@", "--status", "queued")
     assert [(r["email"], r["status"]) for r in found] == [("cli1@example.com", "queued")]
-    table = cli(service_env, "deliveries", "--status", "rejected")
+    table = invoke(service_env, "deliveries", "--status", "rejected")
     assert table.returncode == 0 and "rejected" in table.stdout and "body is not JSON" in table.stdout
     assert "--cursor" not in table.stdout  # one page holds them all
 
