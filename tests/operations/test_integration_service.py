@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from config.secrets import decrypt_key, mask_key, secret_for
 from models import Integration, IntegrationStatus
 from sandbox import make_key
-from tests.fixtures.processes import cli
+from tests.helpers.cli import invoke
 from workers.services import integrations as service
 from workers.services.secrets import rotate_keys
 
@@ -112,11 +112,13 @@ def status_of(db, integration_id: int) -> tuple[IntegrationStatus, str | None]:
         return stored.status, stored.status_reason
 
 
-def test_update_resume_rechecks_as_enable_does(db, sandbox, integration, service_env):
+def test_update_resume_rechecks_as_enable_does(db, sandbox, integration, service_env, flushes):
+    """The commands run in this process, whose Celery has no broker: the flushes they ask for are recorded
+    (`flushes`) instead of running here eagerly."""
     with db.begin() as session:
         stored = session.get(Integration, integration.id)
         stored.status, stored.status_reason, stored.config = IntegrationStatus.PAUSED, "a list problem", BROKEN_CONFIG
-    resumed = cli(service_env, "integrations", "update", str(integration.id), "--resume")
+    resumed = invoke(service_env, "integrations", "update", str(integration.id), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     status, reason = status_of(db, integration.id)
     assert status == IntegrationStatus.CONFIG_INVALID and "the stored mapping config does not load" in reason
@@ -125,18 +127,19 @@ def test_update_resume_rechecks_as_enable_does(db, sandbox, integration, service
     with db.begin() as session:  # the same state through `enable`: the same answer
         stored = session.get(Integration, integration.id)
         stored.status, stored.status_reason = IntegrationStatus.PAUSED, "a list problem"
-    enabled = cli(service_env, "integrations", "enable", str(integration.id))
+    enabled = invoke(service_env, "integrations", "enable", str(integration.id))
     assert enabled.returncode == 0 and status_of(db, integration.id) == (status, reason)
 
     with db.begin() as session:  # the mapping fixed: resume sets it active
         session.get(Integration, integration.id).config = {"trait_fields": {}}
-    resumed = cli(service_env, "integrations", "update", str(integration.id), "--resume")
+    resumed = invoke(service_env, "integrations", "update", str(integration.id), "--resume")
     assert resumed.stdout.strip() == f"integration {integration.id} updated (active)", resumed.stderr
     assert status_of(db, integration.id) == (IntegrationStatus.ACTIVE, None)
+    assert flushes == [[integration.id]] * 3
 
 
 def test_the_cli_json_is_the_api_body(db, sandbox, integration, service_env, api):
-    listed = cli(service_env, "integrations", "--json")
+    listed = invoke(service_env, "integrations", "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == api.get("/v1/admin/integrations").json()
     assert list(json.loads(listed.stdout)[0]["field_ids"])  # the API's name for it (the CLI said `fields`)
