@@ -14,6 +14,7 @@ from config.settings import ConfigError, load_settings
 from models import Integration
 from tests.factories import IntegrationFactory
 from tests.fixtures.processes import cli
+from tests.helpers.cli import invoke
 from workers.integrations.status import client_for
 
 NEW, OLD, LOST = (Fernet.generate_key().decode() for _ in range(3))
@@ -43,7 +44,7 @@ def test_rotate_keys_moves_every_stored_key_to_the_newest_key(db, sandbox, servi
     add_integrations(db, sandbox, OLD, OLD, NEW)
     before = stored(db)
 
-    done = cli({**service_env, "SIGNAL_SECRET_KEY": f"{NEW},{OLD}"}, "rotate-keys")
+    done = invoke({**service_env, "SIGNAL_SECRET_KEY": f"{NEW},{OLD}"}, "rotate-keys")
     assert done.returncode == 0, done.stderr
     assert one_line(done) == (
         "re-encrypted 3 API keys with the newest of the 2 keys in SIGNAL_SECRET_KEY (2 were under an older key); "
@@ -57,7 +58,7 @@ def test_rotate_keys_moves_every_stored_key_to_the_newest_key(db, sandbox, servi
     with db() as session:
         assert client_for(session.get(Integration, min(after)), settings).scopes().status == 200
 
-    again = cli({**service_env, "SIGNAL_SECRET_KEY": NEW}, "rotate-keys")
+    again = invoke({**service_env, "SIGNAL_SECRET_KEY": NEW}, "rotate-keys")
     assert again.returncode == 0 and "(0 were under an older key)" in one_line(again)
 
 
