@@ -19,6 +19,7 @@ from models.base import utcnow
 from tests.factories import identify
 from tests.fixtures.processes import cli
 from tests.helpers.api import INSTALL, seed_body
+from tests.helpers.cli import invoke
 from workers.delivery.flush import flush_integration
 from workers.delivery.imports import jobs_due, poll_imports
 from workers.ingest.inbox import Incoming, store_events
@@ -171,7 +172,11 @@ def test_an_undecryptable_key_is_key_unreadable_and_never_stops_the_others(db, s
     assert flush_integration(db, broken, worker_client).requests == 1
 
 
-def test_the_cli_refuses_a_duplicate_and_runs_the_lifecycle(service_env, sandbox, db):
+def test_the_cli_refuses_a_duplicate_and_runs_the_lifecycle(service_env, sandbox, db, monkeypatch):
+    """The installed binary's exit codes and one-line errors (install refused, no such integration); the steps
+    between run in this process, where `enable`'s flush is recorded instead of running eagerly (no broker here)."""
+    flushes: list[list[int]] = []
+    monkeypatch.setattr("workers.tasks.trigger_flush", lambda ids: flushes.append(list(ids)))
     install_args = ("install", "--api-key", sandbox.key, "--default-list-id", sandbox.list_id)
     first = cli(service_env, *install_args)
     assert first.returncode == 0, first.stderr
@@ -179,18 +184,19 @@ def test_the_cli_refuses_a_duplicate_and_runs_the_lifecycle(service_env, sandbox
     again = cli(service_env, *install_args)
     assert again.returncode == 1 and f"integration {first_id} " in again.stderr and "--force" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
-    forced = cli(service_env, *install_args, "--force")
+    forced = invoke(service_env, *install_args, "--force")
     assert forced.returncode == 0, forced.stderr
 
-    unknown = cli(service_env, "integrations", "update", first_id, "--default-list-id", "0b7e0000-dead-4bee-8000-00")
+    unknown = invoke(service_env, "integrations", "update", first_id, "--default-list-id", "0b7e0000-dead-4bee-8000-00")
     assert unknown.returncode == 1 and unknown.stderr.strip() == (
         "update failed: list 0b7e0000-dead-4bee-8000-00 does not exist in this SendGrid account: find the List ID "
         "under Marketing > Contacts > Lists, or leave default_list_id out"
     )
-    assert "disabled" in cli(service_env, "integrations", "disable", first_id).stdout
-    assert cli(service_env, "integrations", "enable", first_id).stdout.strip() == f"integration {first_id} active"
-    deleted = cli(service_env, "integrations", "delete", first_id, "--yes")
+    assert "disabled" in invoke(service_env, "integrations", "disable", first_id).stdout
+    assert invoke(service_env, "integrations", "enable", first_id).stdout.strip() == f"integration {first_id} active"
+    deleted = invoke(service_env, "integrations", "delete", first_id, "--yes")
     assert deleted.returncode == 0 and "kept: every event" in deleted.stdout
+    assert flushes == [[int(first_id)]]
     missing = cli(service_env, "integrations", "disable", first_id)
     assert missing.returncode == 1 and missing.stderr.strip() == (
         f"error: no integration {first_id}: `signal-sendgrid integrations` lists them"
@@ -203,7 +209,7 @@ def test_the_cli_and_api_show_key_unreadable(service_env, api, db, sandbox):
     assert installed.status_code == 201, installed.text
     assert api.post(INSTALL, json=body).json()["errors"] == {"existing_id": installed.json()["id"]}
     assert api.post(INSTALL, json=body | {"force": True}).status_code == 201
-    listed = cli({**service_env, "SIGNAL_SECRET_KEY": Fernet.generate_key().decode()}, "integrations")
+    listed = invoke({**service_env, "SIGNAL_SECRET_KEY": Fernet.generate_key().decode()}, "integrations")
     assert listed.returncode == 0 and listed.stdout.count("key_unreadable") == 2, listed.stdout
     assert "SIGNAL_SECRET_KEY does not decrypt" in listed.stdout
 
