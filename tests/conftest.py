@@ -3,9 +3,9 @@
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.services",
+    "tests.fixtures.processes",  # before private_services, which imports it (registered before its importers)
     "tests.fixtures.private_services",
     "tests.fixtures.transactions",
-    "tests.fixtures.processes",
     "tests.fixtures.integrations",
     "tests.fixtures.admin_api",
     "tests.fixtures.factories",

@@ -7,8 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.fixtures import private_services
@@ -103,13 +101,7 @@ restart_postgres = private_services.restart_postgres
 restart_rabbitmq = private_services.restart_rabbitmq
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+wait_until = private_services.wait_until
 
 
 _BATCH = re.compile(r"batch of (\d+) messages \((\d+) redelivered\): (\d+) new events")

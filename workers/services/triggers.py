@@ -28,15 +28,6 @@ def flush(session: Session, integration_ids: Iterable[int]) -> None:
         after_commit(session, lambda: trigger_flush(ids))
 
 
-def processing(session: Session, event_ids: Iterable[int], fresh: bool = True) -> None:
-    """Process these stored events once `session` commits."""
-    from workers.tasks import after_commit, trigger_processing
-
-    ids = list(event_ids)
-    if ids:
-        after_commit(session, lambda: trigger_processing(ids, fresh))
-
-
 def processing_now(event_ids: list[int]) -> None:
     """Process events their caller stored and committed itself (the ingest consumer commits and acks each batch,
     then calls this): sent at once."""

@@ -11,22 +11,16 @@ from models import DeliveryStatus, EventStatus
 from models.delivery import REPLAYABLE  # what replay may send again (the replay stage uses the same tuple)
 
 __all__ = [
-    "DELIVERY_STATUSES",
     "EVENT_STATUSES",
     "EVENT_TYPES",
     "REJECTED",
     "REPLAYABLE",
-    "SETTLED",
     "TIMELINE_STATUSES",
     "parse_field_option",
     "parse_time",
 ]
 
-DELIVERY_STATUSES = tuple(DeliveryStatus)
 EVENT_STATUSES = tuple(EventStatus)
-
-# Nothing more happens to these without a replay.
-SETTLED = (DeliveryStatus.SUCCEEDED, *REPLAYABLE)
 
 # Live Events' status filter: each delivery status in the order of a delivery's life, then events refused before
 # any delivery (rejected at processing, or set aside as poison).
